@@ -1,0 +1,49 @@
+# The two commands: `make run` and `make test`. Each sets itself up.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NBVAL_TIMEOUT ?= 600
+
+# Unit tests, then every notebook re-executed by nbval in the smoke profile.
+# The guard plugin fails a dead kernel within seconds instead of after the cell timeout.
+NBVAL_ENV  := COURSE_PROFILE=smoke COURSE_LIVE_PLOT=0
+NBVAL_ARGS := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg \
+              --nbval-cell-timeout=$(NBVAL_TIMEOUT) -p tests.nbval_guard
+
+.PHONY: setup run test unit nbval lab clean notebooks
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=python3"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/course run notebooks --out build
+
+test: setup unit nbval
+
+unit: setup
+	@$(BIN)/python -m pytest tests; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "FAIL: pytest collected no unit tests"; fi; exit $$rc
+
+nbval: setup
+	@$(NBVAL_ENV) $(BIN)/python -m pytest $(NBVAL_ARGS) notebooks; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "FAIL: nbval collected no notebooks"; fi; exit $$rc
+
+# Re-execute the notebooks in the smoke profile and keep outputs only on checked cells.
+notebooks: setup
+	$(NBVAL_ENV) $(BIN)/course refresh notebooks
+
+lab: setup
+	$(BIN)/jupyter lab notebooks
+
+clean:
+	rm -rf build .pytest_cache .course_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	find . -name .ipynb_checkpoints -type d -prune -exec rm -rf {} +
