@@ -1,0 +1,132 @@
+"""Look inside a model by running it: a layer table traced from a real forward pass.
+
+Tracing (rather than reading ``__init__``) gives the shapes the data really has, and
+turns PyTorch's terse shape errors into a message that names the layer::
+
+    ShapeMismatchError: layer 'fc1' (Linear) expects 784 input features, got 512
+    (input shape (1, 512)).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+from torch import nn
+
+
+class ShapeMismatchError(RuntimeError):
+    """A traced forward pass failed on a shape; the message names the layer."""
+
+
+@dataclass
+class _Trace:
+    rows: list[dict]
+    running: list[tuple[str, nn.Module, tuple]]
+    last_done: tuple[str, tuple] | None = None
+
+
+def _shape(value: object) -> tuple | str:
+    if isinstance(value, torch.Tensor):
+        return tuple(value.shape)
+    if isinstance(value, (tuple, list)) and value and isinstance(value[0], torch.Tensor):
+        return tuple(value[0].shape)
+    return "-"
+
+
+def _expected_input(module: nn.Module, shape: tuple) -> str:
+    """What ``module`` expects of its input, compared with the ``shape`` it got."""
+    if isinstance(module, nn.Linear):
+        return f"expects {module.in_features} input features, got {shape[-1]}"
+    if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d)):
+        return f"expects {module.in_channels} input channels, got {shape[1] if len(shape) > 1 else '?'}"
+    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        return f"expects {module.num_features} channels, got {shape[1] if len(shape) > 1 else '?'}"
+    return "could not process its input"
+
+
+def _is_leaf(module: nn.Module) -> bool:
+    return next(module.children(), None) is None
+
+
+def layer_table(model: nn.Module, input_size: Sequence[int], device: torch.device | str = "cpu",
+                dtype: torch.dtype = torch.float32) -> pd.DataFrame:
+    """Trace one forward pass and tabulate each layer's output shape and parameters.
+
+    ``input_size`` is the shape of one batch, e.g. ``(1, 3, 32, 32)``. Layers are the
+    leaf modules in the order they run; a layer used twice appears twice.
+    ``table.attrs["total_params"]`` holds the model's total parameter count.
+
+    >>> net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Flatten(),
+    ...                     nn.Linear(8 * 4 * 4, 10))
+    >>> table = layer_table(net, (1, 3, 4, 4))
+    >>> table[["layer", "output shape", "params"]].values.tolist()[0]
+    ['0', '(1, 8, 4, 4)', 224]
+    >>> table.attrs["total_params"]
+    1514
+    """
+    trace = _Trace(rows=[], running=[])
+    names = {module: name for name, module in model.named_modules()}
+
+    def before(module: nn.Module, inputs: tuple) -> None:
+        trace.running.append((names[module], module, _shape(inputs)))
+
+    def after(module: nn.Module, inputs: tuple, output: object) -> None:
+        name, _, _ = trace.running.pop()
+        trace.last_done = (name, _shape(output))
+        if _is_leaf(module):
+            trace.rows.append({
+                "layer": name,
+                "type": type(module).__name__,
+                "output shape": str(_shape(output)),
+                "params": sum(p.numel() for p in module.parameters()),
+                "trainable": sum(p.numel() for p in module.parameters() if p.requires_grad),
+            })
+
+    handles = []
+    for module in names:
+        if module is not model:
+            handles.append(module.register_forward_pre_hook(before))
+            handles.append(module.register_forward_hook(after))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(*input_size, device=device, dtype=dtype))
+    except RuntimeError as error:
+        raise ShapeMismatchError(_describe_failure(trace, model, error)) from error
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+
+    table = pd.DataFrame(trace.rows, columns=["layer", "type", "output shape", "params", "trainable"])
+    table.attrs["total_params"] = sum(p.numel() for p in model.parameters())
+    return table
+
+
+def _describe_failure(trace: _Trace, model: nn.Module, error: RuntimeError) -> str:
+    first_line = str(error).splitlines()[0]
+    if trace.running:
+        name, module, shape = trace.running[-1]
+        return (f"layer {name!r} ({type(module).__name__}) {_expected_input(module, shape)} "
+                f"(input shape {shape}). PyTorch said: {first_line}")
+    if trace.last_done:
+        name, shape = trace.last_done
+        return (f"shape error in {type(model).__name__}.forward after layer {name!r} "
+                f"(its output shape is {shape}). PyTorch said: {first_line}")
+    return f"shape error before the first layer of {type(model).__name__}: {first_line}"
+
+
+def format_layer_table(table: pd.DataFrame) -> str:
+    """Render a :func:`layer_table` as plain text with a total line (stable for nbval).
+
+    >>> net = nn.Sequential(nn.Linear(4, 2))
+    >>> print(format_layer_table(layer_table(net, (1, 4))))
+    layer   type output shape  params  trainable
+        0 Linear       (1, 2)      10         10
+    total parameters: 10
+    """
+    return f"{table.to_string(index=False)}\ntotal parameters: {table.attrs['total_params']:,}"

@@ -1,0 +1,108 @@
+"""Profiles, data modes, device choice, seeding and the run record."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from course_utils import config
+
+
+def test_profiles_have_growing_sizes():
+    smoke, quick, full = (config.PROFILES[n] for n in config.PROFILE_NAMES)
+    assert smoke.epochs < quick.epochs < full.epochs
+    assert smoke.train_size < quick.train_size and full.train_size is None
+    assert all(p.seeds and p.batch_size > 0 for p in (smoke, quick, full))
+
+
+def test_auto_profile_depends_on_device(monkeypatch):
+    monkeypatch.delenv("COURSE_PROFILE", raising=False)
+    assert config.resolve_profile(device=torch.device("cpu")).name == "quick"
+    assert config.resolve_profile(device=torch.device("cuda")).name == "full"
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    assert config.resolve_profile().name == "smoke"
+    assert config.resolve_profile("full").name == "full"  # an explicit argument wins
+
+
+def test_unknown_profile_and_data_mode_fail_clearly(monkeypatch):
+    with pytest.raises(ValueError, match="COURSE_PROFILE must be one of smoke, quick, full"):
+        config.resolve_profile("fast")
+    monkeypatch.setenv("COURSE_DATA", "internet")
+    with pytest.raises(ValueError, match="COURSE_DATA must be one of"):
+        config.data_mode()
+
+
+def test_data_dir_follows_environment(monkeypatch, tmp_path):
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    assert config.data_dir().name == "data"
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    assert config.data_dir() == tmp_path
+
+
+def test_pick_device_prefers_cuda_then_mps(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert config.pick_device().type == "cpu"
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert config.pick_device().type == "mps"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert config.pick_device().type == "cuda"
+
+
+@pytest.mark.parametrize("profile, mode, on_disk, online, expected", [
+    ("smoke", "real", True, True, "embedded"),
+    ("quick", "embedded", True, True, "embedded"),
+    ("quick", "auto", True, False, "real"),
+    ("quick", "auto", False, True, "real"),
+    ("quick", "auto", False, False, "embedded"),
+    ("quick", "real", False, False, "real"),
+])
+def test_data_source_decision(monkeypatch, tmp_path, profile, mode, on_disk, online, expected):
+    if on_disk:
+        (tmp_path / "MNIST" / "raw").mkdir(parents=True)
+        (tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte.gz").touch()
+    monkeypatch.setattr(config, "network_available", lambda host, **kw: online)
+    source = config.resolve_data_source("mnist", config.PROFILES[profile], mode, root=tmp_path)
+    assert source.kind == expected
+    if expected == "embedded" and profile == "quick" and mode == "auto":
+        assert source.reason.startswith("OFFLINE")
+
+
+def test_network_check_is_false_for_unreachable_host():
+    assert config.network_available("host.invalid", timeout=1) is False
+
+
+def test_seed_everything_is_reproducible():
+    config.seed_everything(7)
+    first = (random.random(), np.random.rand(), torch.rand(3))
+    generator = config.seed_everything(7)
+    second = (random.random(), np.random.rand(), torch.rand(3))
+    assert first[0] == second[0] and first[1] == second[1] and torch.equal(first[2], second[2])
+    assert torch.equal(torch.randperm(10, generator=generator),
+                       torch.randperm(10, generator=config.seed_everything(7)))
+
+
+def test_seeded_loader_workers_are_reproducible():
+    dataset = torch.utils.data.TensorDataset(torch.arange(20))
+
+    def batches(seed):
+        loader = torch.utils.data.DataLoader(dataset, batch_size=5, shuffle=True, num_workers=2,
+                                             generator=config.seed_everything(seed),
+                                             worker_init_fn=config.seed_worker)
+        return [b[0].tolist() for b in loader]
+
+    assert batches(3) == batches(3)
+    assert batches(3) != batches(4)
+
+
+def test_run_record_is_one_line_with_everything(monkeypatch, capsys):
+    monkeypatch.setattr(config, "network_available", lambda host, **kw: False)
+    monkeypatch.setenv("COURSE_DATA_DIR", "/nonexistent")
+    run = config.start_run(dataset="mnist", seed=3, profile="quick")
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == run.record
+    for part in ("profile=quick", "data=embedded (OFFLINE", "device=", "seed=3",
+                 f"torch={torch.__version__}", "torchvision="):
+        assert part in out[0]
+    assert out[1].startswith("NOTICE: using the embedded substitute for mnist")
