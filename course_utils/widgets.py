@@ -21,9 +21,9 @@ def conv_arithmetic_explorer(output_size: Callable[[int, int, int, int], int]) -
     filter lands, so a wrong formula is visible as a wrong count of positions.
     The static counterpart is ``viz.plot_filter_positions(W, F, S, P, output_size=...)``.
 
-    >>> explorer = conv_arithmetic_explorer(lambda W, F, S, P: (W - F + 2 * P) // S + 1)
-    >>> sorted(control.description for control in explorer.children[:-1])
-    ['F', 'P', 'S', 'W']
+    In a notebook cell (a widget needs a running kernel to be useful)::
+
+        conv_arithmetic_explorer(lambda W, F, S, P: (W - F + 2 * P) // S + 1)
     """
 
     def draw(W: int, F: int, S: int, P: int) -> None:

@@ -1,0 +1,362 @@
+"""Train a model: :func:`fit` with validation, early stopping, checkpoints and progress.
+
+``fit`` is the loop students write by hand in Assignment 2, plus the bookkeeping around
+it: a :class:`History`, early stopping with best-model restore, checkpoints, progress
+bars and a live plot::
+
+    from course_utils import train
+    history = train.fit(model, train_loader, val_loader, epochs=10, patience=3)
+    history.to_frame()                          # one row per epoch
+    train.evaluate(model, test_loader)          # {'loss': ..., 'acc': ...}
+
+Nothing is lost when training goes wrong: a NaN loss stops training with a warning and
+Ctrl-C stops it with a message; either way the model gets its best weights back and
+``fit`` returns the history recorded so far.
+
+``COURSE_LIVE_PLOT=0`` turns the live plot into one static figure at the end; the
+notebook tests set it so that an executed notebook holds a single, final figure.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from course_utils import config, viz
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+EPOCH_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
+STEP_COLUMNS = ("epoch", "step", "loss")
+
+
+@dataclass
+class History:
+    """What happened during :func:`fit`.
+
+    ``steps`` holds one record per optimiser step: ``epoch`` (fractional, so that
+    steps and epochs share one axis: step 5 of 20 in the second epoch is at 1.25),
+    ``step`` (counted from 1 over the whole run) and ``loss``. ``epochs`` holds one
+    record per finished epoch with the columns :data:`EPOCH_COLUMNS`; accuracies are
+    fractions, and the validation columns are NaN when there is no validation set.
+    ``best_val_loss`` is ``None`` without a validation set (the best epoch is then the
+    last one). ``stop_reason`` says why training ended, for example ``"completed"`` or
+    ``"interrupted (Ctrl-C)"``.
+
+    >>> history = History()
+    >>> history.epochs.append({"epoch": 1, "train_loss": 0.9, "train_acc": 0.7,
+    ...                        "val_loss": 0.8, "val_acc": 0.75, "seconds": 1.2})
+    >>> history.to_frame()[["epoch", "val_acc"]].values.tolist()
+    [[1.0, 0.75]]
+    """
+
+    steps: list[dict[str, float]] = field(default_factory=list)
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int | None = None
+    best_val_loss: float | None = None
+    stop_reason: str = "not started"
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return one row per finished epoch, with the columns :data:`EPOCH_COLUMNS`."""
+        return pd.DataFrame(self.epochs, columns=list(EPOCH_COLUMNS))
+
+    def steps_frame(self) -> pd.DataFrame:
+        """Return one row per optimiser step, with the columns :data:`STEP_COLUMNS`."""
+        return pd.DataFrame(self.steps, columns=list(STEP_COLUMNS))
+
+
+class _NonFiniteLoss(Exception):
+    """The training loss became NaN or infinite; the message says where."""
+
+
+class _RunningMetrics:
+    """Mean loss (weighted by batch size) and accuracy over the batches seen so far."""
+
+    def __init__(self) -> None:
+        self.loss_sum, self.samples = 0.0, 0
+        self.correct, self.predictions = 0, 0
+
+    def update(self, loss: float, outputs: torch.Tensor, targets: torch.Tensor) -> None:
+        self.loss_sum += loss * len(targets)
+        self.samples += len(targets)
+        if outputs.shape == targets.shape:  # one logit per target, as for BCEWithLogitsLoss
+            predicted = (outputs > 0).to(targets.dtype)
+        else:  # class scores along dim 1, as for CrossEntropyLoss (also per pixel)
+            predicted = outputs.argmax(dim=1)
+        self.correct += int((predicted == targets).sum())
+        self.predictions += targets.numel()
+
+    def result(self) -> dict[str, float]:
+        if self.samples == 0:
+            raise ValueError("The data loader yielded no batches: is the dataset empty?")
+        return {"loss": self.loss_sum / self.samples, "acc": self.correct / self.predictions}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: DataLoader, loss_fn: LossFn | None = None,
+             device: torch.device | str | None = None) -> dict[str, float]:
+    """Return the mean loss and the accuracy (a fraction) of ``model`` on ``loader``.
+
+    The model is put in eval mode (dropout off, batch norm uses its running
+    statistics) and no gradients are kept. ``loss_fn`` defaults to cross-entropy and
+    ``device`` to the device the model's parameters are on.
+
+    >>> from torch.utils.data import TensorDataset
+    >>> logits = torch.tensor([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0], [2.0, 0.0]])
+    >>> labels = torch.tensor([0, 1, 1, 0])
+    >>> loader = DataLoader(TensorDataset(logits, labels), batch_size=2)
+    >>> evaluate(nn.Identity(), loader)["acc"]
+    0.75
+    """
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    # A model without parameters (nn.Identity) runs anywhere; use the CPU for it.
+    device = device or next(model.parameters(), torch.empty(0)).device
+    model.eval()
+    metrics = _RunningMetrics()
+    for inputs, targets in loader:
+        inputs, targets = inputs.to(device), targets.to(device)
+        outputs = model(inputs)
+        metrics.update(loss_fn(outputs, targets).item(), outputs, targets)
+    return metrics.result()
+
+
+def _train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: LossFn,
+                     optimizer: torch.optim.Optimizer, device: torch.device, epoch: int,
+                     steps: list[dict[str, float]], bar: tqdm, log_every: int
+                     ) -> dict[str, float]:
+    """Train on each batch once; append a record per step to ``steps``.
+
+    Returns the epoch's mean loss and accuracy, measured while the weights changed.
+    """
+    model.train()
+    metrics = _RunningMetrics()
+    n_batches = len(loader)
+    for batch, (inputs, targets) in enumerate(loader, start=1):
+        inputs, targets = inputs.to(device), targets.to(device)
+        outputs = model(inputs)
+        loss = loss_fn(outputs, targets)
+        value = loss.item()
+        step = len(steps) + 1
+        if not math.isfinite(value):
+            # Checked before backward(): the weights are still those of the last good step.
+            kind = "NaN" if math.isnan(value) else "infinite"
+            raise _NonFiniteLoss(f"{kind} loss at epoch {epoch} step {step} "
+                                 f"(batch {batch} of {n_batches})")
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+        steps.append({"epoch": epoch - 1 + batch / n_batches, "step": step, "loss": value})
+        metrics.update(value, outputs, targets)
+        bar.update()
+        if batch % log_every == 0:
+            # refresh=False: the bar redraws itself often enough, at most ~10 times a second.
+            bar.set_postfix(loss=f"{metrics.result()['loss']:.4f}", refresh=False)
+    return metrics.result()
+
+
+def _cpu_copy(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of the model's weights on the CPU, untouched by later training steps."""
+    return {name: value.detach().to("cpu", copy=True)
+            for name, value in model.state_dict().items()}
+
+
+def _save_checkpoint(path: Path, state: dict[str, torch.Tensor], epoch: int,
+                     val_loss: float | None) -> None:
+    """Save weights so that ``torch.load(path, weights_only=True)`` can read them."""
+    # On the CPU, so that a checkpoint trained on a GPU also opens on a laptop.
+    state = {name: value.cpu() for name, value in state.items()}
+    # Write a temporary file, then rename it: Ctrl-C in the middle of a save leaves the
+    # previous checkpoint intact rather than a truncated one.
+    partial = path.with_suffix(".partial")
+    torch.save({"state_dict": state, "epoch": epoch, "val_loss": val_loss}, partial)
+    partial.replace(path)
+
+
+def load_checkpoint(model: nn.Module, path: str | Path) -> dict:
+    """Load weights saved by :func:`fit` into ``model`` and return the checkpoint.
+
+    The checkpoint is a dict with ``state_dict``, ``epoch`` and ``val_loss``. It is
+    read with ``weights_only=True``, which refuses to run code hidden in a file.
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "best.pt"
+    >>> _save_checkpoint(path, nn.Linear(2, 2).state_dict(), epoch=3, val_loss=0.5)
+    >>> load_checkpoint(nn.Linear(2, 2), path)["epoch"]
+    3
+    """
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(checkpoint["state_dict"])
+    return checkpoint
+
+
+def _in_jupyter_kernel() -> bool:
+    """Whether this runs in a Jupyter kernel (JupyterLab, Colab, nbval), not a script."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and "IPKernelApp" in shell.config
+
+
+class _LivePlot:
+    """Learning curves redrawn in place each epoch in Jupyter, else drawn once at the end."""
+
+    def __init__(self, wanted: bool) -> None:
+        self.wanted = wanted
+        self.live = (wanted and _in_jupyter_kernel()
+                     and os.environ.get("COURSE_LIVE_PLOT", "1") != "0")
+        self.handle = None
+
+    def update(self, history: History) -> None:
+        if not self.live:
+            return
+        # Imported here because it is only needed inside a kernel, where it is loaded.
+        from IPython.display import display
+
+        fig = viz.plot_learning_curves(history)
+        if self.handle is None:
+            self.handle = display(fig, display_id=True)
+        else:
+            self.handle.update(fig)
+        # Closed, or the inline backend would show it once more when the cell ends.
+        plt.close(fig)
+
+    def finish(self, history: History) -> None:
+        if self.wanted and not self.live:
+            viz.plot_learning_curves(history)
+            plt.show()
+
+
+def _improves(val_loss: float | None, best_val_loss: float | None, min_delta: float) -> bool:
+    """Whether an epoch beats the best so far by more than ``min_delta``.
+
+    Without a validation set (``val_loss`` is None) every epoch counts as the best.
+    """
+    return val_loss is None or best_val_loss is None or val_loss < best_val_loss - min_delta
+
+
+def _restore_note(history: History) -> str:
+    if history.best_epoch is None:
+        return "No epoch finished: the model keeps its initial weights."
+    note = f"The model has the weights of epoch {history.best_epoch}"
+    if history.best_val_loss is not None:
+        note += f" (best val_loss {history.best_val_loss:.4f})"
+    return note + "."
+
+
+_NO_VALIDATION = {"loss": math.nan, "acc": math.nan}
+
+
+def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | None = None, *,
+        optimizer: torch.optim.Optimizer | None = None, loss_fn: LossFn | None = None,
+        epochs: int = 10, patience: int | None = None, min_delta: float = 0.0,
+        device: torch.device | str | None = None, log_every: int = 50,
+        checkpoint_dir: str | Path | None = None, live_plot: bool = False,
+        progress: bool = True) -> History:
+    """Train ``model`` for up to ``epochs`` epochs and return its :class:`History`.
+
+    After each epoch the model is evaluated on ``val_loader``. An epoch *improves* when
+    its validation loss is lower than the best so far by more than ``min_delta``; with
+    ``patience=N``, training stops after N epochs in a row without improvement.
+    However training ends (completed, early stopping, NaN loss, Ctrl-C), the model
+    gets back the weights of its best epoch, kept as a copy in memory. Without
+    ``val_loader`` there is no early stopping and the best epoch is the last one.
+
+    - ``optimizer`` defaults to Adam with learning rate 1e-3, ``loss_fn`` to
+      cross-entropy and ``device`` to :func:`course_utils.config.pick_device`;
+      the model is moved there.
+    - A progress bar per epoch shows the running loss, updated every ``log_every``
+      steps (``progress=False`` hides it).
+    - ``checkpoint_dir``: ``best.pt`` is saved when the validation loss improves and
+      ``last.pt`` after every epoch; read them with :func:`load_checkpoint`.
+    - ``live_plot=True`` redraws the learning curves after every epoch in Jupyter, or
+      draws them once at the end in a script or with ``COURSE_LIVE_PLOT=0``.
+    - A NaN or infinite loss stops training at once with a ``RuntimeWarning``; Ctrl-C
+      stops it with a message. Neither raises: the history so far is returned.
+
+    >>> from torch.utils.data import TensorDataset
+    >>> x = torch.randn(64, 2)
+    >>> loader = DataLoader(TensorDataset(x, (x[:, 0] > 0).long()), batch_size=16)
+    >>> history = fit(nn.Linear(2, 2), loader, loader, epochs=3, device="cpu",
+    ...               progress=False)
+    >>> history.to_frame().shape, len(history.steps), history.stop_reason
+    ((3, 6), 12, 'completed')
+    """
+    if patience is not None and val_loader is None:
+        raise ValueError("patience needs a val_loader: early stopping watches the "
+                         "validation loss.")
+    if patience is not None and patience < 1:
+        raise ValueError(f"patience counts epochs and must be at least 1, got {patience}.")
+    device = torch.device(device) if device is not None else config.pick_device()
+    model.to(device)
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+
+    history = History(stop_reason="completed")
+    best_state = _cpu_copy(model)  # until an epoch finishes, the best is where we started
+    plot = _LivePlot(live_plot)
+    try:
+        for epoch in range(1, epochs + 1):
+            start = time.perf_counter()
+            # The bar is updated by hand, not wrapped around the loader, so that it stays
+            # open after the last batch to show the validation results too.
+            with tqdm(total=len(train_loader), desc=f"epoch {epoch}/{epochs}",
+                      disable=not progress) as bar:
+                train = _train_one_epoch(model, train_loader, loss_fn, optimizer, device, epoch,
+                                         history.steps, bar, log_every)
+                val = (evaluate(model, val_loader, loss_fn, device) if val_loader is not None
+                       else _NO_VALIDATION)
+                record = {"epoch": epoch, "train_loss": train["loss"], "train_acc": train["acc"],
+                          "val_loss": val["loss"], "val_acc": val["acc"],
+                          "seconds": time.perf_counter() - start}
+                bar.set_postfix({name: f"{value:.4f}" for name, value in record.items()
+                                 if name not in ("epoch", "seconds") and not math.isnan(value)})
+            history.epochs.append(record)
+
+            val_loss = val["loss"] if val_loader is not None else None
+            if _improves(val_loss, history.best_val_loss, min_delta):
+                history.best_epoch, history.best_val_loss = epoch, val_loss
+                best_state = _cpu_copy(model)
+                if folder is not None:
+                    _save_checkpoint(folder / "best.pt", best_state, epoch, val_loss)
+            if folder is not None:
+                _save_checkpoint(folder / "last.pt", model.state_dict(), epoch, val_loss)
+            plot.update(history)
+
+            if patience is not None and epoch - history.best_epoch >= patience:
+                history.stop_reason = (f"early stopping: no val_loss improvement > {min_delta:g} "
+                                       f"for {patience} epochs")
+                break
+    except _NonFiniteLoss as error:
+        history.stop_reason = str(error)
+        warnings.warn(f"Training stopped: {error}. {_restore_note(history)} "
+                      "Checkpoints on disk are from the last finished epoch.",
+                      RuntimeWarning, stacklevel=2)
+    except KeyboardInterrupt:
+        history.stop_reason = "interrupted (Ctrl-C)"
+        print(f"Training interrupted (Ctrl-C) in epoch {len(history.epochs) + 1}; the history "
+              f"of the epochs before it is returned. {_restore_note(history)}")
+    else:
+        if progress:
+            print(f"fit: {history.stop_reason}. {_restore_note(history)}")
+
+    model.load_state_dict(best_state)
+    plot.finish(history)
+    return history
