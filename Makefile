@@ -29,7 +29,7 @@ run: setup
 test: setup unit nbval
 
 unit: setup
-	@$(BIN)/python -m pytest tests; rc=$$?; \
+	@$(BIN)/python -m pytest --doctest-modules tests course_utils; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "FAIL: pytest collected no unit tests"; fi; exit $$rc
 
 nbval: setup

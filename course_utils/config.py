@@ -233,6 +233,7 @@ class Run:
     data: DataSource
     device: torch.device
     seed: int
+    data_mode: str
     generator: torch.Generator = field(compare=False, repr=False)
 
     @property
@@ -263,7 +264,8 @@ def start_run(dataset: str | None = None, seed: int = 0, profile: str | None = N
     chosen = resolve_profile(profile, device)
     source = resolve_data_source(dataset, chosen, data)
     generator = seed_everything(seed)
-    run = Run(profile=chosen, data=source, device=device, seed=seed, generator=generator)
+    run = Run(profile=chosen, data=source, device=device, seed=seed, data_mode=data_mode(data),
+              generator=generator)
     if not quiet:
         print(run.record)
         if source.reason.startswith("OFFLINE"):
