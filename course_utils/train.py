@@ -8,6 +8,7 @@ bars and a live plot::
     history = train.fit(model, train_loader, val_loader, epochs=10, patience=3)
     history.to_frame()                          # one row per epoch
     train.evaluate(model, test_loader)          # {'loss': ..., 'acc': ...}
+    preds = train.predict(model, test_loader)   # every label, prediction, probability
 
 Nothing is lost when training goes wrong: a NaN loss stops training with a warning and
 Ctrl-C stops it with a message; either way the model gets its best weights back and
@@ -28,13 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from course_utils import config, viz
+from course_utils import config, metrics, viz
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -81,6 +83,21 @@ class _NonFiniteLoss(Exception):
     """The training loss became NaN or infinite; the message says where."""
 
 
+def _predicted_classes(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The class each output stands for, in the dtype and shape of ``targets``."""
+    if outputs.shape == targets.shape:  # one logit per target, as for BCEWithLogitsLoss
+        return (outputs > 0).to(targets.dtype)
+    # Class scores along dim 1, as for CrossEntropyLoss (also per pixel).
+    return outputs.argmax(dim=1)
+
+
+def _probabilities(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Turn logits into probabilities, matching :func:`_predicted_classes`."""
+    if outputs.shape == targets.shape:
+        return torch.sigmoid(outputs)  # the probability of class 1
+    return torch.softmax(outputs, dim=1)
+
+
 class _RunningMetrics:
     """Mean loss (weighted by batch size) and accuracy over the batches seen so far."""
 
@@ -91,11 +108,7 @@ class _RunningMetrics:
     def update(self, loss: float, outputs: torch.Tensor, targets: torch.Tensor) -> None:
         self.loss_sum += loss * len(targets)
         self.samples += len(targets)
-        if outputs.shape == targets.shape:  # one logit per target, as for BCEWithLogitsLoss
-            predicted = (outputs > 0).to(targets.dtype)
-        else:  # class scores along dim 1, as for CrossEntropyLoss (also per pixel)
-            predicted = outputs.argmax(dim=1)
-        self.correct += int((predicted == targets).sum())
+        self.correct += int((_predicted_classes(outputs, targets) == targets).sum())
         self.predictions += targets.numel()
 
     def result(self) -> dict[str, float]:
@@ -104,14 +117,40 @@ class _RunningMetrics:
         return {"loss": self.loss_sum / self.samples, "acc": self.correct / self.predictions}
 
 
+BatchCallback = Callable[[torch.Tensor, torch.Tensor], None]
+
+
 @torch.no_grad()
+def _evaluation_pass(model: nn.Module, loader: DataLoader, loss_fn: LossFn | None,
+                     device: torch.device | str | None,
+                     on_batch: BatchCallback | None = None) -> dict[str, float]:
+    """The loop behind :func:`evaluate` and :func:`predict`.
+
+    Returns the mean loss and accuracy, and hands each batch's outputs and targets to
+    ``on_batch``, so that :func:`predict` keeps them without a second loop.
+    """
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    # A model without parameters (nn.Identity) runs anywhere; use the CPU for it.
+    device = device or next(model.parameters(), torch.empty(0)).device
+    model.eval()
+    running = _RunningMetrics()
+    for inputs, targets in loader:
+        inputs, targets = inputs.to(device), targets.to(device)
+        outputs = model(inputs)
+        running.update(loss_fn(outputs, targets).item(), outputs, targets)
+        if on_batch is not None:
+            on_batch(outputs, targets)
+    return running.result()
+
+
 def evaluate(model: nn.Module, loader: DataLoader, loss_fn: LossFn | None = None,
              device: torch.device | str | None = None) -> dict[str, float]:
     """Return the mean loss and the accuracy (a fraction) of ``model`` on ``loader``.
 
     The model is put in eval mode (dropout off, batch norm uses its running
     statistics) and no gradients are kept. ``loss_fn`` defaults to cross-entropy and
-    ``device`` to the device the model's parameters are on.
+    ``device`` to the device the model's parameters are on. To keep every prediction
+    as well, use :func:`predict`.
 
     >>> from torch.utils.data import TensorDataset
     >>> logits = torch.tensor([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0], [2.0, 0.0]])
@@ -120,16 +159,82 @@ def evaluate(model: nn.Module, loader: DataLoader, loss_fn: LossFn | None = None
     >>> evaluate(nn.Identity(), loader)["acc"]
     0.75
     """
-    loss_fn = loss_fn or nn.CrossEntropyLoss()
-    # A model without parameters (nn.Identity) runs anywhere; use the CPU for it.
-    device = device or next(model.parameters(), torch.empty(0)).device
-    model.eval()
-    metrics = _RunningMetrics()
-    for inputs, targets in loader:
-        inputs, targets = inputs.to(device), targets.to(device)
-        outputs = model(inputs)
-        metrics.update(loss_fn(outputs, targets).item(), outputs, targets)
-    return metrics.result()
+    return _evaluation_pass(model, loader, loss_fn, device)
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """What a model predicts for every example of a loader, on the CPU.
+
+    ``labels`` and ``predictions`` are class indices in the loader's order (so use an
+    unshuffled loader to line them up with the dataset); ``probabilities`` are the
+    softmax of the outputs, one row per example (for one logit per target, as with
+    ``BCEWithLogitsLoss``, the sigmoid: the probability of class 1). ``loss`` is the
+    mean loss, exactly as :func:`evaluate` reports it.
+
+    >>> preds = Predictions(labels=torch.tensor([0, 1, 1]), predictions=torch.tensor([0, 1, 0]),
+    ...                     probabilities=torch.tensor([[.9, .1], [.2, .8], [.6, .4]]), loss=0.4)
+    >>> preds.accuracy, preds.correct.tolist()
+    (0.6666666666666666, [True, True, False])
+    >>> preds.confusion_matrix().tolist()
+    [[1, 0], [1, 1]]
+    """
+
+    labels: torch.Tensor
+    predictions: torch.Tensor
+    probabilities: torch.Tensor
+    loss: float
+
+    @property
+    def correct(self) -> torch.Tensor:
+        """A boolean mask: which predictions equal their label."""
+        return self.predictions == self.labels
+
+    @property
+    def accuracy(self) -> float:
+        """The fraction of correct predictions."""
+        return metrics.accuracy(self.predictions, self.labels)
+
+    @property
+    def num_classes(self) -> int:
+        """How many classes the model scores (2 for one logit per target)."""
+        if self.probabilities.shape == self.labels.shape:
+            return 2
+        return self.probabilities.shape[1]
+
+    def confusion_matrix(self) -> np.ndarray:
+        """Counts of (true class, predicted class); see :func:`metrics.confusion_matrix`."""
+        return metrics.confusion_matrix(self.labels, self.predictions, self.num_classes)
+
+
+def predict(model: nn.Module, loader: DataLoader, device: torch.device | str | None = None,
+            loss_fn: LossFn | None = None) -> Predictions:
+    """Run ``model`` over ``loader`` and keep every label, prediction and probability.
+
+    Works like :func:`evaluate` (eval mode, no gradients, same defaults) and returns
+    :class:`Predictions`, from which the accuracy, a confusion matrix and examples of
+    right and wrong answers follow.
+
+    >>> from torch.utils.data import TensorDataset
+    >>> logits = torch.tensor([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0]])
+    >>> loader = DataLoader(TensorDataset(logits, torch.tensor([0, 1, 1])), batch_size=2)
+    >>> preds = predict(nn.Identity(), loader)
+    >>> preds.predictions.tolist(), preds.accuracy, round(preds.loss, 4)
+    ([0, 1, 0], 0.6666666666666666, 0.7936)
+    >>> [round(p, 3) for p in preds.probabilities[0].tolist()]  # softmax of [2, 0]
+    [0.881, 0.119]
+    """
+    outputs, targets = [], []
+
+    def keep(batch_outputs: torch.Tensor, batch_targets: torch.Tensor) -> None:
+        # On the CPU at once, so a whole test set never piles up in GPU memory.
+        outputs.append(batch_outputs.cpu())
+        targets.append(batch_targets.cpu())
+
+    result = _evaluation_pass(model, loader, loss_fn, device, on_batch=keep)
+    outputs, labels = torch.cat(outputs), torch.cat(targets)
+    return Predictions(labels=labels, predictions=_predicted_classes(outputs, labels),
+                       probabilities=_probabilities(outputs, labels), loss=result["loss"])
 
 
 def _train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: LossFn,
@@ -141,7 +246,7 @@ def _train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: LossFn,
     Returns the epoch's mean loss and accuracy, measured while the weights changed.
     """
     model.train()
-    metrics = _RunningMetrics()
+    running = _RunningMetrics()
     n_batches = len(loader)
     for batch, (inputs, targets) in enumerate(loader, start=1):
         inputs, targets = inputs.to(device), targets.to(device)
@@ -159,12 +264,12 @@ def _train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: LossFn,
         optimizer.step()
 
         steps.append({"epoch": epoch - 1 + batch / n_batches, "step": step, "loss": value})
-        metrics.update(value, outputs, targets)
+        running.update(value, outputs, targets)
         bar.update()
         if batch % log_every == 0:
             # refresh=False: the bar redraws itself often enough, at most ~10 times a second.
-            bar.set_postfix(loss=f"{metrics.result()['loss']:.4f}", refresh=False)
-    return metrics.result()
+            bar.set_postfix(loss=f"{running.result()['loss']:.4f}", refresh=False)
+    return running.result()
 
 
 def _cpu_copy(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -1,26 +1,42 @@
-"""Plots for the course: one colour-blind-safe style, and learning curves.
+"""Plots for the course: one colour-blind-safe style, learning curves, and what a
+trained classifier learned and got wrong.
 
 Importing this module applies the course style (:func:`use_course_style`), so every
-plot in a notebook uses the same colours. Helpers return the figure and never call
+plot in a notebook uses the same colours: :data:`PALETTE` for lines and bars,
+:data:`SEQUENTIAL_CMAP` for heat maps. Helpers return the figure and never call
 ``plt.show()``; the notebook cell ends with ``plt.show()`` itself::
 
     from course_utils import viz
     viz.plot_learning_curves(history, test=test_metrics)
     plt.show()
+
+The figures of a trained classifier:
+
+- :func:`plot_confusion_matrix`: which classes are mistaken for which;
+- :func:`plot_weight_histograms`: the distribution of each layer's weights and biases;
+- :func:`plot_feature_maps`: every channel a layer outputs for one image;
+- :func:`plot_example_grid`: correctly or wrongly classified images with their labels.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
+import seaborn as sns
+import torch
 from cycler import cycler
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, SubFigure
 from matplotlib.ticker import MaxNLocator
+from torch import nn
+
+from course_utils.metrics import Labels
 
 if TYPE_CHECKING:  # train imports viz, so importing train here at runtime would be circular
     from course_utils.train import History
@@ -42,6 +58,10 @@ PALETTE: tuple[str, ...] = (
 
 # Which colour means what in every learning-curve plot of the course.
 TRAIN_COLOR, VAL_COLOR, TEST_COLOR = PALETTE[0], PALETTE[1], PALETTE[2]
+
+# For values on a scale (counts, activations): perceptually uniform, and readable with
+# any common colour blindness and in greyscale print.
+SEQUENTIAL_CMAP = "viridis"
 
 
 def use_course_style() -> None:
@@ -176,3 +196,309 @@ def plot_filter_positions(W: int, F: int, S: int, P: int, output_size: int | Non
     ax.set_xlabel("input position (pixels; hatched cells are zero padding)")
     ax.set_yticks([])
     return ax.figure
+
+
+# --- images ------------------------------------------------------------------------------
+
+ImageLike = torch.Tensor | np.ndarray
+
+
+def _displayable(image: ImageLike, mean: Sequence[float] | None,
+                 std: Sequence[float] | None) -> np.ndarray:
+    """``image`` as ``imshow`` wants it: ``(H, W)`` or ``(H, W, 3)`` with values in [0, 1]."""
+    image = torch.as_tensor(image).detach().cpu()
+    if image.dim() == 2:
+        image = image[None]
+    if image.dim() != 3 or image.shape[0] not in (1, 3):
+        raise ValueError(f"An image must be (H, W), (1, H, W) or (3, H, W); "
+                         f"got shape {tuple(image.shape)}.")
+    if (mean is None) != (std is None):
+        raise ValueError("Give both mean and std (to undo the normalisation), or neither.")
+    if image.dtype == torch.uint8:
+        image = image.float() / 255
+    elif mean is not None:
+        if not len(mean) == len(std) == image.shape[0]:
+            raise ValueError(f"mean and std need one value per channel ({image.shape[0]}); "
+                             f"got {len(mean)} and {len(std)}.")
+        # Undo normalize_images: x = (pixel - mean) / std, so pixel = x * std + mean.
+        image = image.float() * torch.tensor(std).view(-1, 1, 1) + torch.tensor(mean).view(-1, 1, 1)
+    # Rounding can push a pixel just outside [0, 1], which imshow would warn about.
+    image = image.float().clamp(0, 1)
+    return image[0].numpy() if image.shape[0] == 1 else image.permute(1, 2, 0).numpy()
+
+
+def show_image(image: ImageLike, ax: Axes | None = None, mean: Sequence[float] | None = None,
+               std: Sequence[float] | None = None, title: str | None = None) -> Axes:
+    """Draw one grayscale or RGB image, ``(C, H, W)`` or ``(H, W)``, without axis ticks.
+
+    uint8 images are shown as they are. Float images are taken to be in [0, 1], or,
+    with ``mean`` and ``std`` (one value per channel, as given to
+    :func:`course_utils.data.normalize_images`), normalised images that are first
+    turned back into pixels. Returns the Axes.
+
+    >>> ax = show_image(torch.zeros(1, 28, 28), mean=[0.13], std=[0.31], title="digit")
+    >>> ax.get_title(), ax.images[0].get_array().shape
+    ('digit', (28, 28))
+    >>> plt.close(ax.figure)
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(2.5, 2.5))
+    pixels = _displayable(image, mean, std)
+    # Fixed limits: a faint image should look faint, not be stretched to full contrast.
+    ax.imshow(pixels, cmap="gray" if pixels.ndim == 2 else None, vmin=0, vmax=1)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    if title is not None:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def _note(ax: Axes, text: str) -> None:
+    """Turn ``ax`` into a blank panel that says ``text``, for a panel with nothing to draw."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="grey")
+    ax.set_axis_off()
+
+
+# --- classifier results ------------------------------------------------------------------
+
+def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str],
+                          normalize: bool = False, ax: Axes | None = None) -> Figure:
+    """Draw a confusion matrix as a heat map: rows are true classes, columns predicted.
+
+    ``matrix`` is what :func:`course_utils.metrics.confusion_matrix` returns. With
+    ``normalize=True`` each row is divided by its total, so a cell is the fraction of
+    a true class predicted as each class and the diagonal is the recall per class; a
+    class with no examples gets a row of zeros. Cells are annotated for up to 15
+    classes. The title gives the overall accuracy.
+
+    >>> matrix = np.array([[5, 1], [0, 4]])
+    >>> fig = plot_confusion_matrix(matrix, ["cat", "dog"], normalize=True)
+    >>> ax = fig.axes[0]
+    >>> ax.get_xlabel(), ax.get_ylabel(), ax.get_title()
+    ('predicted class', 'true class', 'confusion matrix, rows sum to 1 (accuracy 90.0 %)')
+    >>> plt.close(fig)
+    """
+    matrix = np.asarray(matrix)
+    k = len(class_names)
+    if matrix.shape != (k, k):
+        raise ValueError(f"Expected a {k}x{k} matrix for {k} class names; "
+                         f"got shape {matrix.shape}.")
+    if ax is None:
+        size = max(4.0, 0.55 * k + 2)
+        _, ax = plt.subplots(figsize=(size + 1, size), layout="constrained")
+    if normalize:
+        totals = matrix.sum(axis=1, keepdims=True)
+        # A class with no examples would divide by zero; its row stays 0 instead of NaN.
+        values = np.divide(matrix, totals, out=np.zeros(matrix.shape), where=totals > 0)
+        fmt, scale, vmax, kind = ".2f", "fraction of the true class", 1, "rows sum to 1"
+    else:
+        values, scale, vmax, kind = matrix, "count (examples)", None, "counts"
+        fmt = "d" if np.issubdtype(matrix.dtype, np.integer) else ".3g"
+    sns.heatmap(values, ax=ax, annot=k <= 15, fmt=fmt, cmap=SEQUENTIAL_CMAP, square=True,
+                vmin=0, vmax=vmax, xticklabels=class_names, yticklabels=class_names,
+                cbar_kws={"label": scale})
+    ax.grid(False)  # the course style's grid would cut through the cells
+    title = f"confusion matrix, {kind}"
+    if matrix.sum() > 0:
+        title += f" (accuracy {100 * np.trace(matrix) / matrix.sum():.1f} %)"
+    ax.set(xlabel="predicted class", ylabel="true class", title=title)
+    return ax.figure
+
+
+def _weights_and_biases(model: nn.Module) -> dict[str, dict[str, np.ndarray]]:
+    """Layer name -> its own ``weight`` and ``bias`` (those it has), as NumPy arrays."""
+    layers = {}
+    for name, module in model.named_modules():
+        own = dict(module.named_parameters(recurse=False))
+        found = {kind: own[kind].detach().cpu().numpy() for kind in ("weight", "bias")
+                 if kind in own}
+        if found:
+            layers[name or type(model).__name__] = found
+    return layers
+
+
+def plot_weight_histograms(models: nn.Module | Mapping[str, nn.Module], bins: int = 30,
+                           layers: Sequence[str] | None = None,
+                           title: str | None = None) -> Figure:
+    """Histograms of each layer's weights (left) and biases (right), one row per layer.
+
+    A row is drawn for every layer with a ``weight`` or ``bias`` of its own (conv,
+    linear, batch norm...), or only for the names in ``layers``. A layer without a
+    bias gets a panel that says so. Titles give the layer, the parameter and its shape.
+
+    Pass several models as ``{"label": model}`` to overlay them on shared bins, for
+    example ``{"plain": model, "L2 1e-3": model_l2}`` to see weight decay shrink the
+    weights; layers are matched by name.
+
+    >>> net = nn.Sequential(nn.Conv2d(1, 4, 5), nn.ReLU(), nn.Flatten(),
+    ...                     nn.Linear(4 * 24 * 24, 10, bias=False))
+    >>> fig = plot_weight_histograms(net)
+    >>> [ax.get_title() for ax in fig.axes]
+    ['0.weight (4, 1, 5, 5)', '0.bias (4,)', '3.weight (10, 2304)', '']
+    >>> fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel(), fig.axes[3].texts[0].get_text()
+    ('value', 'count', '3: no bias')
+    >>> plt.close(fig)
+    """
+    named = {"": models} if isinstance(models, nn.Module) else dict(models)
+    params = {label: _weights_and_biases(model) for label, model in named.items()}
+    found = next(iter(params.values()))
+    names = list(found) if layers is None else list(layers)
+    missing = [name for name in names if name not in found]
+    if not names or missing:
+        raise ValueError(f"No weights or biases to plot for layers {missing or names}; "
+                         f"the layers with parameters are {list(found)}.")
+
+    fig, axes = plt.subplots(len(names), 2, figsize=(10, 2.3 * len(names)), squeeze=False,
+                             layout="constrained")
+    for row, layer in zip(axes, names):
+        for ax, kind in zip(row, ("weight", "bias")):
+            values = {label: p[layer][kind] for label, p in params.items()
+                      if kind in p.get(layer, {})}
+            if not values:
+                _note(ax, f"{layer}: no {kind}")
+                continue
+            # Shared bin edges, so that overlaid models are compared bar for bar.
+            edges = np.histogram_bin_edges(np.concatenate([v.ravel() for v in values.values()]),
+                                           bins=bins)
+            for colour, (label, value) in zip(PALETTE, values.items()):
+                ax.hist(value.ravel(), bins=edges, color=colour, label=label or None,
+                        alpha=0.6 if len(named) > 1 else 1.0)
+            shape = tuple(next(iter(values.values())).shape)
+            ax.set(title=f"{layer}.{kind} {shape}", xlabel="value", ylabel="count")
+            ax.xaxis.set_major_locator(MaxNLocator(5))  # long tick labels would overlap
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts are whole
+    if len(named) > 1:
+        fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside upper right")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _feature_maps(activations: torch.Tensor | Mapping[str, torch.Tensor],
+                  index: int) -> dict[str, torch.Tensor]:
+    """Layer name -> the ``(C, H, W)`` maps of image ``index`` (a batch is indexed)."""
+    named = activations if isinstance(activations, Mapping) else {"feature maps": activations}
+    maps = {}
+    for name, value in named.items():
+        value = value.detach().cpu().float()
+        if value.dim() == 4:
+            value = value[index]
+        if value.dim() != 3:
+            raise ValueError(f"{name!r}: feature maps are (C, H, W) or (N, C, H, W); got shape "
+                             f"{tuple(value.shape)}. Is it a convolution layer?")
+        maps[name] = value
+    return maps
+
+
+def _draw_channels(block: Figure | SubFigure, name: str, maps: torch.Tensor,
+                   channels: Sequence[int], columns: int, shared_scale: bool,
+                   cmap: str) -> None:
+    """One layer's channels in a grid of ``columns``, with a shared colour bar."""
+    count, height, width = maps.shape
+    rows = math.ceil(len(channels) / columns)
+    axes = block.subplots(rows, columns, squeeze=False)
+    shown = maps[list(channels)]
+    # One scale for the whole layer makes channels comparable: a dead channel looks dark.
+    limits = (float(shown.min()), float(shown.max())) if shared_scale else (None, None)
+    for i, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if i < len(channels):
+            drawn = ax.imshow(maps[channels[i]].numpy(), cmap=cmap, vmin=limits[0],
+                              vmax=limits[1])
+            ax.set_title(f"{name} ch {channels[i]}", fontsize=8)
+    if shared_scale:
+        block.colorbar(drawn, ax=axes, label="activation", shrink=0.9)
+    which = f"{len(channels)} of {count}" if len(channels) < count else f"{count}"
+    block.suptitle(f"{name}: {which} channels, {height}×{width} px")
+
+
+def plot_feature_maps(activations: torch.Tensor | Mapping[str, torch.Tensor], index: int = 0,
+                      channels: Sequence[int] | None = None, columns: int = 8,
+                      image: ImageLike | None = None, mean: Sequence[float] | None = None,
+                      std: Sequence[float] | None = None, shared_scale: bool = True,
+                      panel_size: float = 1.6, cmap: str = SEQUENTIAL_CMAP) -> Figure:
+    """Show every channel of one or more layers' feature maps for one image.
+
+    ``activations`` is what :func:`course_utils.inspect.capture_activations` returns
+    (``{layer: (N, C, H, W)}``; image ``index`` of the batch is shown), or one
+    ``(C, H, W)`` tensor. Each layer gets a block of panels titled by layer and
+    channel, ``columns`` to a row; ``channels`` picks some channels instead of all.
+    With ``shared_scale`` a layer's panels share one colour scale and a colour bar, so
+    channels can be compared; otherwise each panel is scaled on its own. ``image``
+    (with ``mean``/``std`` as for :func:`show_image`) is drawn on the left as the input.
+
+    >>> maps = {"conv1": torch.rand(2, 4, 6, 6), "conv2": torch.rand(2, 8, 3, 3)}
+    >>> fig = plot_feature_maps(maps, index=1, image=torch.rand(1, 12, 12))
+    >>> [ax.get_title() for ax in fig.axes[:3]]
+    ['input', 'conv1 ch 0', 'conv1 ch 1']
+    >>> plt.close(fig)
+    """
+    maps = _feature_maps(activations, index)
+    chosen = {name: list(range(len(value))) if channels is None else list(channels)
+              for name, value in maps.items()}
+    for name, value in maps.items():
+        if not chosen[name] or not all(0 <= c < len(value) for c in chosen[name]):
+            raise IndexError(f"{name!r} has {len(value)} channels (0 to {len(value) - 1}); "
+                             f"asked for channels {chosen[name]}.")
+    columns = min(columns, max(len(picked) for picked in chosen.values()))
+    rows = [math.ceil(len(picked) / columns) for picked in chosen.values()]
+    input_width = 1.3 if image is not None else 0
+    fig = plt.figure(figsize=(panel_size * (columns + input_width) + 1.2,
+                              panel_size * sum(rows) + 0.5 * len(maps)), layout="constrained")
+    grids = fig
+    if image is not None:
+        left, grids = fig.subfigures(1, 2, width_ratios=[input_width, columns])
+        show_image(image, left.subplots(), mean, std, title="input")
+    blocks = np.atleast_1d(grids.subfigures(len(maps), 1, height_ratios=rows))
+    for block, (name, value) in zip(blocks, maps.items()):
+        _draw_channels(block, name, value, chosen[name], columns, shared_scale, cmap)
+    return fig
+
+
+def plot_example_grid(images: ImageLike, labels: Labels, predictions: Labels,
+                      class_names: Sequence[str], correct: bool, n: int = 5,
+                      mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                      true_class: int | None = None) -> Figure:
+    """Show the first ``n`` correctly (``correct=True``) or wrongly classified images.
+
+    ``images`` are ``(N, C, H, W)`` (grayscale or RGB) in the order of ``labels`` and
+    ``predictions``, for example an unshuffled test set and
+    :func:`course_utils.train.predict`'s results; ``mean``/``std`` undo the
+    normalisation (see :func:`show_image`). Each panel is titled
+    ``true: x / pred: y``; ``true_class`` keeps only examples of one class. When fewer
+    than ``n`` examples match, the ones found are shown; with none, the figure says
+    so instead of failing.
+
+    >>> labels, predictions = torch.tensor([0, 1, 1, 0]), torch.tensor([0, 1, 0, 0])
+    >>> fig = plot_example_grid(torch.rand(4, 1, 8, 8), labels, predictions, ["0", "1"],
+    ...                         correct=False)
+    >>> fig.axes[0].get_title(), fig.get_suptitle()
+    ('true: 1 / pred: 0', 'misclassified examples: 1 of 1')
+    >>> plt.close(fig)
+    """
+    labels = torch.as_tensor(labels).cpu()
+    predictions = torch.as_tensor(predictions).cpu()
+    if not len(images) == len(labels) == len(predictions):
+        raise ValueError(f"Need one label and prediction per image: got {len(images)} images, "
+                         f"{len(labels)} labels and {len(predictions)} predictions.")
+    matching = (labels == predictions) == correct
+    if true_class is not None:
+        matching &= labels == true_class
+    found = matching.nonzero().flatten()
+    kind = "correctly classified" if correct else "misclassified"
+    if true_class is not None:
+        kind += f" {class_names[true_class]!r}"
+
+    if len(found) == 0:
+        fig, ax = plt.subplots(figsize=(2 * n, 2.4), layout="constrained")
+        _note(ax, f"no {kind} examples")
+        return fig
+    fig, axes = plt.subplots(1, n, figsize=(2 * n, 2.6), squeeze=False, layout="constrained")
+    for ax, i in zip(axes[0], found[:n].tolist()):
+        show_image(images[i], ax, mean, std, title=f"true: {class_names[labels[i]]} / "
+                                                   f"pred: {class_names[predictions[i]]}")
+    for ax in axes[0][len(found):]:
+        ax.set_axis_off()  # fewer examples than panels: leave the rest blank
+    fig.suptitle(f"{kind} examples: {min(n, len(found))} of {len(found)}")
+    return fig

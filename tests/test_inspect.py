@@ -1,10 +1,12 @@
-"""layer_table traces real shapes and names the layer when a shape is wrong."""
+"""layer_table traces real shapes and names the layer when a shape is wrong;
+capture_activations records chosen layers and always removes its hooks."""
 
 import pytest
 import torch
 from torch import nn
 
-from course_utils.inspect import ShapeMismatchError, format_layer_table, layer_table
+from course_utils.inspect import (ShapeMismatchError, capture_activations, conv_layer_names,
+                                  format_layer_table, layer_table)
 
 
 class Flattening(nn.Module):
@@ -70,3 +72,80 @@ def test_error_in_forward_names_the_last_layer_that_ran():
 def test_format_has_total_line():
     text = format_layer_table(layer_table(nn.Sequential(nn.Linear(300, 10)), (1, 300)))
     assert text.splitlines()[-1] == "total parameters: 3,010"
+
+
+class SmallCNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 4, 5, padding=2)
+        self.pool = nn.MaxPool2d(2)
+        self.block = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1), nn.ReLU())
+        self.fc = nn.Linear(8 * 4 * 4, 10)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.block(self.pool(self.conv1(x))), 1))
+
+
+def all_hooks(model: nn.Module) -> list:
+    return [hook for module in model.modules() for hook in module._forward_hooks.values()]
+
+
+def test_capture_returns_each_layers_output_with_its_shape():
+    net = SmallCNN()
+    images = torch.randn(3, 1, 8, 8)
+
+    maps = capture_activations(net, ["conv1", "block.0", "fc"], images)
+
+    assert list(maps) == ["conv1", "block.0", "fc"]
+    assert [tuple(t.shape) for t in maps.values()] == [(3, 4, 8, 8), (3, 8, 4, 4), (3, 10)]
+    with torch.no_grad():
+        torch.testing.assert_close(maps["conv1"], net.conv1(images))
+        torch.testing.assert_close(maps["fc"], net(images))
+    assert all(not t.requires_grad and t.device.type == "cpu" for t in maps.values())
+    assert not all_hooks(net)
+
+
+def test_capture_accepts_one_name_and_restores_the_mode():
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Dropout(0.5))
+    net.train()
+    net[1].eval()  # a layer kept in eval mode on purpose stays that way
+
+    images = torch.ones(4, 1, 5, 5)
+
+    first = capture_activations(net, "1", images)["1"]
+    second = capture_activations(net, "1", images)["1"]
+
+    torch.testing.assert_close(first, second)  # captured in eval mode: dropout was off
+    assert net.training and net[0].training and not net[1].training
+
+
+def test_hooks_are_removed_even_when_the_forward_pass_raises():
+    net = SmallCNN()
+    with pytest.raises(RuntimeError):
+        capture_activations(net, ["conv1", "block.0"], torch.randn(1, 1, 12, 12))  # fc gets 288
+    assert not all_hooks(net)
+    # Nothing keeps recording: a later forward pass leaves no trace anywhere.
+    net(torch.randn(1, 1, 8, 8))
+    assert not all_hooks(net)
+
+
+def test_unknown_layer_names_the_layers_that_exist():
+    net = SmallCNN()
+    with pytest.raises(KeyError, match=r"no layer named 'conv9'.*'conv1', 'pool', 'block', "
+                                       r"'block.0', 'block.1', 'fc'"):
+        capture_activations(net, ["conv1", "conv9"], torch.randn(1, 1, 8, 8))
+    assert not all_hooks(net)
+
+
+def test_a_layer_that_never_runs_is_reported():
+    net = SmallCNN()
+    net.unused = nn.Conv2d(1, 1, 1)
+    with pytest.raises(RuntimeError, match=r"\['unused'\] did not run"):
+        capture_activations(net, ["conv1", "unused"], torch.randn(1, 1, 8, 8))
+
+
+def test_conv_layer_names_in_definition_order():
+    net = SmallCNN()
+    net.up = nn.ConvTranspose2d(8, 4, 2, stride=2)
+    assert conv_layer_names(net) == ["conv1", "block.0", "up"]
+    assert conv_layer_names(nn.Sequential(nn.Linear(2, 2))) == []

@@ -1,4 +1,4 @@
-"""Tests for course_utils.train: fit's stopping rules, restores, checkpoints and plots."""
+"""Tests for course_utils.train: fit's stopping rules, restores, checkpoints, plots, and predict."""
 
 import math
 
@@ -6,6 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # before pyplot is imported anywhere: tests never open windows
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -299,6 +300,65 @@ def test_evaluate_binary_logits():
     result = train.evaluate(nn.Identity(), loader, nn.BCEWithLogitsLoss())
 
     assert result["acc"] == pytest.approx(3 / 4)
+
+
+def linear_classifier() -> nn.Linear:
+    """Three classes scored by hand: class 0 likes x0, class 1 likes x1, class 2 neither."""
+    model = nn.Linear(2, 3)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]))
+        model.bias.copy_(torch.tensor([0.0, 0.0, 0.5]))
+    return model
+
+
+def test_predict_on_a_constructed_model():
+    inputs = torch.tensor([[2.0, 0.0], [0.0, 2.0], [0.0, 0.0], [3.0, 0.0], [0.0, 1.0]])
+    labels = torch.tensor([0, 1, 2, 1, 2])  # the last two will be wrong: predicted 0 and 1
+    loader = DataLoader(TensorDataset(inputs, labels), batch_size=2)  # 3 batches, last of 1
+    model = linear_classifier()
+
+    preds = train.predict(model, loader, device="cpu")
+
+    assert preds.labels.tolist() == labels.tolist()
+    assert preds.predictions.tolist() == [0, 1, 2, 0, 1]
+    assert preds.correct.tolist() == [True, True, True, False, False]
+    assert preds.accuracy == pytest.approx(3 / 5)
+    with torch.no_grad():
+        logits = model(inputs)
+    torch.testing.assert_close(preds.probabilities, torch.softmax(logits, dim=1))
+    torch.testing.assert_close(preds.probabilities.sum(dim=1), torch.ones(5))
+    assert preds.loss == pytest.approx(F.cross_entropy(logits, labels).item())
+    kept = (preds.labels, preds.predictions, preds.probabilities)
+    assert {tensor.device.type for tensor in kept} == {"cpu"}
+
+
+def test_predict_agrees_with_evaluate_and_counts_confusions():
+    loader = DataLoader(blobs(20, seed=3), batch_size=6)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5))
+
+    preds = train.predict(model, loader)
+    result = train.evaluate(model, loader)
+
+    assert (preds.loss, preds.accuracy) == pytest.approx((result["loss"], result["acc"]))
+    assert not model.training  # dropout off: predict and evaluate saw the same outputs
+    matrix = preds.confusion_matrix()
+    assert matrix.shape == (2, 2) and matrix.sum() == 20
+    assert np.trace(matrix) == int(preds.correct.sum())
+
+
+def test_predict_binary_logits_give_sigmoid_probabilities():
+    logits = torch.tensor([[2.0], [-1.0], [0.5]])
+    targets = torch.tensor([[1.0], [0.0], [0.0]])
+    loader = DataLoader(TensorDataset(logits, targets), batch_size=2)
+
+    preds = train.predict(nn.Identity(), loader, loss_fn=nn.BCEWithLogitsLoss())
+
+    assert preds.predictions.flatten().tolist() == [1.0, 0.0, 1.0]
+    torch.testing.assert_close(preds.probabilities, torch.sigmoid(logits))
+    assert preds.accuracy == pytest.approx(2 / 3)
+    assert preds.num_classes == 2
+    assert preds.confusion_matrix().tolist() == [[1, 1], [0, 1]]
 
 
 def test_progress_bar_shows_loss_and_can_be_hidden(model, loaders, capsys):

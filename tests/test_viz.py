@@ -1,4 +1,5 @@
-"""Tests for course_utils.viz: the course palette and the learning-curve plot."""
+"""Tests for course_utils.viz: the course palette, learning curves, and the figures of a
+trained classifier (confusion matrix, weight histograms, feature maps, example grids)."""
 
 import math
 
@@ -7,10 +8,13 @@ import matplotlib
 matplotlib.use("Agg")  # before pyplot is imported anywhere: tests never open windows
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
+import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from torch import nn
 
 from course_utils import viz
 from course_utils.train import History
@@ -153,3 +157,224 @@ def test_filter_positions_draws_one_bar_per_output():
     assert len(bars) == 4  # (7 - 3 + 2) // 2 + 1
     assert ax.get_title() == "W=7, F=3, S=2, P=1: 4 filter positions (your formula: 5)"
     assert "pixels" in ax.get_xlabel()
+
+
+# --- confusion matrix ----------------------------------------------------------------------
+
+def test_confusion_matrix_heatmap_labels_and_counts():
+    matrix = np.array([[5, 1, 0], [2, 3, 0], [0, 0, 4]])
+
+    fig = viz.plot_confusion_matrix(matrix, ["cat", "dog", "owl"])
+
+    ax = fig.axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("predicted class", "true class")
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["cat", "dog", "owl"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["cat", "dog", "owl"]
+    # Annotations read row by row, so row 1 (true "dog") holds 2, 3, 0.
+    assert [t.get_text() for t in ax.texts] == ["5", "1", "0", "2", "3", "0", "0", "0", "4"]
+    assert "accuracy 80.0 %" in ax.get_title()
+    assert fig.axes[1].get_ylabel() == "count (examples)"  # the colour bar
+
+
+def test_normalised_rows_sum_to_one_and_an_absent_class_is_zero_not_nan():
+    matrix = np.array([[3, 1, 0], [0, 0, 0], [1, 0, 1]])  # nothing of class 1 in the labels
+
+    ax = viz.plot_confusion_matrix(matrix, ["a", "b", "c"], normalize=True).axes[0]
+
+    values = np.array([float(t.get_text()) for t in ax.texts]).reshape(3, 3)
+    np.testing.assert_allclose(values.sum(axis=1), [1, 0, 1])
+    assert values[0].tolist() == [0.75, 0.25, 0.0]
+    assert ax.collections[0].get_array().max() <= 1
+
+
+def test_confusion_matrix_shape_must_match_the_classes():
+    with pytest.raises(ValueError, match="3x3 matrix for 3 class names"):
+        viz.plot_confusion_matrix(np.zeros((2, 2), dtype=int), ["a", "b", "c"])
+
+
+# --- weight histograms ---------------------------------------------------------------------
+
+def mnist_like_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(4, 8, 5, padding=2, bias=False), nn.BatchNorm2d(8),
+                         nn.ReLU(), nn.Flatten(), nn.Linear(8 * 14 * 14, 10))
+
+
+def test_weight_histograms_one_row_per_parameterised_layer():
+    net = mnist_like_net()
+
+    fig = viz.plot_weight_histograms(net)
+
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["0.weight (4, 1, 5, 5)", "0.bias (4,)",
+                      "3.weight (8, 4, 5, 5)", "",  # no bias: an annotated blank panel
+                      "4.weight (8,)", "4.bias (8,)",
+                      "7.weight (10, 1568)", "7.bias (10,)"]
+    assert fig.axes[3].texts[0].get_text() == "3: no bias" and not fig.axes[3].axison
+    first = fig.axes[0]
+    assert (first.get_xlabel(), first.get_ylabel()) == ("value", "count")
+    counts = sum(patch.get_height() for patch in first.patches)
+    assert counts == net[0].weight.numel()  # every weight lands in some bar
+
+
+def test_weight_histograms_overlay_models_on_shared_bins():
+    plain, decayed = mnist_like_net(), mnist_like_net()
+    with torch.no_grad():
+        for parameter in decayed.parameters():
+            parameter.mul_(0.5)
+
+    fig = viz.plot_weight_histograms({"plain": plain, "L2": decayed}, layers=["7"],
+                                     title="after L2")
+
+    weight_ax = fig.axes[0]
+    bars = weight_ax.patches
+    assert len(fig.axes) == 2 and fig.get_suptitle() == "after L2"
+    assert {bar.get_facecolor()[:3] for bar in bars} == {
+        matplotlib.colors.to_rgb(viz.PALETTE[0]), matplotlib.colors.to_rgb(viz.PALETTE[1])}
+    half = len(bars) // 2
+    assert [b.get_x() for b in bars[:half]] == [b.get_x() for b in bars[half:]]  # same bins
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["plain", "L2"]
+
+
+def test_weight_histograms_refuse_a_model_without_parameters_or_unknown_layers():
+    with pytest.raises(ValueError, match="No weights or biases"):
+        viz.plot_weight_histograms(nn.ReLU())
+    with pytest.raises(ValueError, match=r"layers with parameters are \['0'"):
+        viz.plot_weight_histograms(mnist_like_net(), layers=["fc9"])
+
+
+# --- feature maps ----------------------------------------------------------------------------
+
+def panel_titles(fig: Figure) -> list[str]:
+    return [ax.get_title() for ax in fig.axes if ax.get_title()]
+
+
+def test_feature_maps_one_titled_panel_per_channel():
+    maps = torch.rand(6, 5, 5)
+    maps[2] = 0  # a dead channel
+
+    fig = viz.plot_feature_maps({"conv1": maps}, columns=4)
+
+    assert panel_titles(fig) == [f"conv1 ch {c}" for c in range(6)]
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    assert len(images) == 6
+    np.testing.assert_array_equal(images[2].get_array(), np.zeros((5, 5)))
+    assert images[0].get_cmap().name == viz.SEQUENTIAL_CMAP
+    # One shared scale: every panel maps the same range of activations to colours.
+    assert len({image.get_clim() for image in images}) == 1
+    assert fig.subfigs[0].get_suptitle() == "conv1: 6 channels, 5×5 px"
+    assert any(ax.get_ylabel() == "activation" for ax in fig.axes)  # the colour bar
+
+
+def test_feature_maps_of_captured_layers_pick_the_image_and_channels():
+    from course_utils.inspect import capture_activations
+    net = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.Conv2d(3, 5, 3))
+    batch = torch.rand(4, 1, 8, 8)
+    maps = capture_activations(net, ["0", "2"], batch)
+
+    fig = viz.plot_feature_maps(maps, index=2, image=batch[2], channels=[1, 2])
+
+    assert panel_titles(fig) == ["input", "0 ch 1", "0 ch 2", "2 ch 1", "2 ch 2"]
+    shown = [ax.images[0].get_array() for ax in fig.axes if ax.get_title() == "2 ch 2"][0]
+    np.testing.assert_allclose(shown, maps["2"][2, 2].numpy())
+    assert [sub.get_suptitle() for sub in fig.subfigs[1].subfigs] == [
+        "0: 2 of 3 channels, 8×8 px", "2: 2 of 5 channels, 6×6 px"]
+
+
+def test_feature_maps_explain_wrong_input():
+    with pytest.raises(ValueError, match=r"'fc': feature maps are \(C, H, W\).*\(2, 10\)"):
+        viz.plot_feature_maps({"fc": torch.rand(2, 10)})
+    with pytest.raises(IndexError, match="'c' has 3 channels"):
+        viz.plot_feature_maps({"c": torch.rand(3, 4, 4)}, channels=[3])
+
+
+# --- example grids -------------------------------------------------------------------------
+
+CLASSES = ["zero", "one", "two"]
+
+
+def test_example_grid_shows_misclassified_with_true_and_predicted_labels():
+    labels = torch.tensor([0, 1, 2, 1, 0, 2, 2])
+    predictions = torch.tensor([0, 2, 2, 0, 0, 1, 2])
+
+    fig = viz.plot_example_grid(torch.rand(7, 1, 6, 6), labels, predictions, CLASSES,
+                                correct=False, n=2)
+
+    assert panel_titles(fig) == ["true: one / pred: two", "true: one / pred: zero"]
+    assert fig.get_suptitle() == "misclassified examples: 2 of 3"
+
+
+def test_example_grid_of_correct_examples_with_fewer_than_n():
+    labels = torch.tensor([0, 1, 2])
+    predictions = torch.tensor([0, 2, 2])
+
+    fig = viz.plot_example_grid(torch.rand(3, 1, 6, 6), labels, predictions, CLASSES,
+                                correct=True, n=5)
+
+    assert panel_titles(fig) == ["true: zero / pred: zero", "true: two / pred: two"]
+    assert len(fig.axes) == 5 and sum(ax.axison for ax in fig.axes) == 2
+    assert fig.get_suptitle() == "correctly classified examples: 2 of 2"
+
+
+def test_example_grid_with_no_mistakes_says_so():
+    labels = torch.tensor([0, 1, 2])
+
+    fig = viz.plot_example_grid(torch.rand(3, 1, 6, 6), labels, labels.clone(), CLASSES,
+                                correct=False)
+
+    assert isinstance(fig, Figure)
+    assert [t.get_text() for ax in fig.axes for t in ax.texts] == ["no misclassified examples"]
+
+
+def test_example_grid_for_a_class_without_mistakes():
+    labels = torch.tensor([0, 1, 1, 2])
+    predictions = torch.tensor([0, 1, 1, 0])  # only class 2 has a mistake
+
+    fig = viz.plot_example_grid(torch.rand(4, 1, 6, 6), labels, predictions, CLASSES,
+                                correct=False, true_class=1)
+    assert [t.get_text() for ax in fig.axes for t in ax.texts] == [
+        "no misclassified 'one' examples"]
+
+    fig = viz.plot_example_grid(torch.rand(4, 1, 6, 6), labels, predictions, CLASSES,
+                                correct=False, true_class=2)
+    assert panel_titles(fig) == ["true: two / pred: zero"]
+
+
+def test_example_grid_undoes_normalisation_of_rgb_images():
+    mean, std = [0.5, 0.4, 0.3], [0.2, 0.1, 0.25]
+    pixels = torch.rand(2, 3, 4, 4)
+    normalised = (pixels - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
+
+    fig = viz.plot_example_grid(normalised, [0, 1], [0, 1], CLASSES, correct=True, n=2,
+                                mean=mean, std=std)
+
+    shown = fig.axes[1].images[0].get_array()
+    assert shown.shape == (4, 4, 3)  # channels last, as imshow wants RGB
+    np.testing.assert_allclose(shown, pixels[1].permute(1, 2, 0).numpy(), atol=1e-6)
+
+
+def test_grayscale_images_are_drawn_in_grey_between_fixed_limits():
+    image = torch.full((1, 5, 5), 64, dtype=torch.uint8)
+
+    ax = viz.show_image(image)
+
+    drawn = ax.images[0]
+    assert drawn.get_cmap().name == "gray" and drawn.get_clim() == (0, 1)
+    np.testing.assert_allclose(drawn.get_array(), np.full((5, 5), 64 / 255))
+
+
+def test_example_grid_needs_one_label_per_image():
+    with pytest.raises(ValueError, match="got 3 images, 2 labels and 2 predictions"):
+        viz.plot_example_grid(torch.rand(3, 1, 4, 4), [0, 1], [0, 1], CLASSES, correct=True)
+
+
+def test_new_helpers_return_figures_without_showing(monkeypatch):
+    monkeypatch.setattr(plt, "show", lambda *args, **kwargs: pytest.fail("plt.show called"))
+    figures = [
+        viz.plot_confusion_matrix(np.eye(2, dtype=int), ["a", "b"]),
+        viz.plot_weight_histograms(nn.Linear(2, 2)),
+        viz.plot_feature_maps(torch.rand(2, 3, 3)),
+        viz.plot_example_grid(torch.rand(2, 1, 3, 3), [0, 1], [1, 1], CLASSES, correct=False),
+    ]
+    assert all(isinstance(fig, Figure) for fig in figures)

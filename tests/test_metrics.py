@@ -1,0 +1,91 @@
+"""metrics agrees with scikit-learn, and averages seeds the way the sweep tables need."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import sklearn.metrics
+import torch
+
+from course_utils import metrics
+
+
+@pytest.fixture
+def labels_and_predictions() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, size=500)
+    # Mostly right, with mistakes spread over all classes.
+    predictions = np.where(rng.random(500) < 0.7, labels, rng.integers(0, 10, size=500))
+    return labels, predictions
+
+
+def test_accuracy_matches_sklearn(labels_and_predictions):
+    labels, predictions = labels_and_predictions
+    expected = sklearn.metrics.accuracy_score(labels, predictions)
+    assert metrics.accuracy(predictions, labels) == pytest.approx(expected)
+    assert metrics.accuracy(torch.from_numpy(predictions), torch.from_numpy(labels)) == \
+        pytest.approx(expected)
+
+
+def test_confusion_matrix_matches_sklearn(labels_and_predictions):
+    labels, predictions = labels_and_predictions
+    expected = sklearn.metrics.confusion_matrix(labels, predictions, labels=range(10))
+    np.testing.assert_array_equal(metrics.confusion_matrix(labels, predictions, 10), expected)
+
+
+def test_confusion_matrix_rows_are_true_classes():
+    matrix = metrics.confusion_matrix(torch.tensor([2, 2, 2]), torch.tensor([0, 0, 2]), 3)
+    assert matrix[2].tolist() == [2, 0, 1]  # row 2: all examples whose true class is 2
+    assert matrix.sum(axis=1).tolist() == [0, 0, 3]
+
+
+def test_absent_classes_still_get_rows_and_columns():
+    matrix = metrics.confusion_matrix([1, 1], [1, 1], num_classes=4)
+    assert matrix.shape == (4, 4) and matrix[1, 1] == 2 and matrix.sum() == 2
+
+
+def test_per_pixel_labels_count_each_pixel():
+    masks = torch.tensor([[[0, 1], [1, 1]]])
+    predicted = torch.tensor([[[0, 1], [0, 1]]])
+    assert metrics.accuracy(predicted, masks) == 0.75
+    assert metrics.confusion_matrix(masks, predicted, 2).tolist() == [[1, 0], [1, 2]]
+
+
+def test_bad_input_is_explained():
+    with pytest.raises(ValueError, match="differ in length: 3 labels, 2 predictions"):
+        metrics.accuracy([0, 1], [0, 1, 1])
+    with pytest.raises(ValueError, match="class indices 0 to 2; found values from 0 to 3"):
+        metrics.confusion_matrix([0, 3], [0, 1], num_classes=3)
+    with pytest.raises(ValueError, match="empty"):
+        metrics.accuracy([], [])
+
+
+def test_aggregate_over_seeds_means_spread_and_counts():
+    runs = pd.DataFrame({"lr": [0.1, 0.1, 0.1, 0.01], "opt": ["sgd"] * 4,
+                         "seed": [0, 1, 2, 0], "val_acc": [0.8, 0.9, 1.0, 0.5],
+                         "epochs": [3, 4, 5, 9], "cached": [True, False, True, False]})
+
+    table = metrics.aggregate_over_seeds(runs, ["lr", "opt"], spread=["val_acc"],
+                                         stats=["std", "min", "max"])
+
+    assert list(table.columns) == ["lr", "opt", "val_acc", "val_acc_std", "val_acc_min",
+                                   "val_acc_max", "epochs", "n_seeds"]
+    first = table.iloc[0]
+    assert (first["lr"], first["n_seeds"]) == (0.1, 3)
+    assert first["val_acc"] == pytest.approx(0.9)
+    assert first["val_acc_std"] == pytest.approx(np.std([0.8, 0.9, 1.0], ddof=1))
+    assert (first["val_acc_min"], first["val_acc_max"], first["epochs"]) == (0.8, 1.0, 4)
+    assert np.isnan(table.iloc[1]["val_acc_std"])  # one seed: no spread to speak of
+
+
+def test_aggregate_keeps_none_as_a_group_of_its_own():
+    runs = pd.DataFrame({"dropout": [None, None, 0.5], "seed": [0, 1, 0],
+                         "val_acc": [0.6, 0.8, 0.9]})
+    table = metrics.aggregate_over_seeds(runs, ["dropout"])
+    assert len(table) == 2 and table["n_seeds"].tolist() == [2, 1]
+    assert table["val_acc"].tolist() == pytest.approx([0.7, 0.9])
+
+
+def test_aggregate_rejects_a_non_numeric_spread_column():
+    runs = pd.DataFrame({"lr": [0.1], "seed": [0], "note": ["x"]})
+    with pytest.raises(ValueError, match="not numeric result columns"):
+        metrics.aggregate_over_seeds(runs, ["lr"], spread=["note"])
