@@ -12,6 +12,7 @@ The helper holds no answers: the notebooks do.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -323,3 +324,112 @@ def check_parameter_count(answer: int | Mapping[str, int], model: nn.Module) -> 
         hint = " Did you forget the biases (one per output)?" if answer == total - biases else ""
         _fail(name, f"the model has {total:,} parameters, you counted {answer:,}.{hint}")
     _passed(name, f"the total {total:,} agrees with the model")
+
+
+# --- data statistics -----------------------------------------------------------------
+
+def check_channel_stats(mean: Any, std: Any, images: np.ndarray | torch.Tensor) -> None:
+    """Check per-channel mean and std of uint8 images ``(N, C, H, W)`` in [0, 1] units.
+
+    The oracle is NumPy on the whole array; answers must agree to 4 decimals.
+
+    >>> images = np.array([0, 255], dtype=np.uint8).reshape(2, 1, 1, 1)
+    >>> check_channel_stats([0.5], [0.5], images)
+    PASS check_channel_stats: mean [0.5] and std [0.5] agree with NumPy over 2 images
+    """
+    name = "check_channel_stats"
+    pixels = np.asarray(images, dtype=np.float64)
+    expected_mean = (pixels / 255).mean(axis=(0, 2, 3))
+    expected_std = (pixels / 255).std(axis=(0, 2, 3))
+    for label, got, expected in (("mean", mean, expected_mean), ("std", std, expected_std)):
+        got = np.asarray(torch.as_tensor(got).detach().cpu(), dtype=np.float64).reshape(-1)
+        if got.shape != expected.shape:
+            _fail(name, f"{label} has {got.size} values, expected {expected.size}, one per "
+                        "channel: average over images, height and width (axes 0, 2, 3).")
+        if np.allclose(got, expected, atol=5e-5):
+            continue
+        hint = ""
+        if np.allclose(got, expected * 255, rtol=1e-3):
+            hint = " Your values are 255 times too big: divide the pixels by 255 first."
+        elif label == "std":
+            per_image = (pixels / 255).std(axis=(2, 3)).mean(axis=0)
+            if np.allclose(got, per_image, atol=5e-5):
+                hint = (" That is the average of per-image stds; take the std over all pixels "
+                        "of a channel at once.")
+        _fail(name, f"{label} is {np.round(got, 4).tolist()}, expected "
+                    f"{np.round(expected, 4).tolist()}.{hint}")
+    _passed(name, f"mean {np.round(expected_mean, 4).tolist()} and std "
+                  f"{np.round(expected_std, 4).tolist()} agree with NumPy over {len(pixels):,} images")
+
+
+# --- a first training loop -----------------------------------------------------------
+
+def _loop_fixture() -> tuple[nn.Module, torch.utils.data.DataLoader]:
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(48, 3, 8, 8, generator=generator)
+    y = torch.randint(0, 4, (48,), generator=generator)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Dropout(0.5),
+                          nn.Linear(4 * 6 * 6, 4))
+    return model, loader
+
+
+def check_training_loop(train_one_epoch: Callable[..., Any]) -> None:
+    """Check ``train_one_epoch(model, loader, optimizer, loss_fn)`` against ``train.fit``.
+
+    The function must train for one epoch and return the loss of every step. On a tiny
+    model with dropout, from the same weights and seed, its step losses and final
+    weights must equal one epoch of :func:`course_utils.train.fit`.
+
+    >>> def train_one_epoch(model, loader, optimizer, loss_fn):
+    ...     model.train()
+    ...     losses = []
+    ...     for x, y in loader:
+    ...         optimizer.zero_grad()
+    ...         loss = loss_fn(model(x), y)
+    ...         loss.backward()
+    ...         optimizer.step()
+    ...         losses.append(loss.item())
+    ...     return losses
+    >>> check_training_loop(train_one_epoch)
+    PASS check_training_loop: 3 step losses and the final weights equal train.fit's
+    """
+    from course_utils import train  # checks stays importable without the training stack
+
+    name = "check_training_loop"
+    reference, loader = _loop_fixture()
+    student = copy.deepcopy(reference)
+    start = copy.deepcopy(reference.state_dict())
+
+    torch.manual_seed(1)
+    history = train.fit(reference, loader, epochs=1, progress=False, device="cpu",
+                        optimizer=torch.optim.SGD(reference.parameters(), lr=0.1),
+                        loss_fn=nn.CrossEntropyLoss())
+    expected = [step["loss"] for step in history.steps]
+
+    student.eval()  # a correct loop switches to training mode itself
+    torch.manual_seed(1)
+    student_losses = train_one_epoch(student, loader,
+                                           torch.optim.SGD(student.parameters(), lr=0.1),
+                                           nn.CrossEntropyLoss())
+    got = [float(v) for v in (student_losses or [])]
+    if len(got) != len(expected):
+        _fail(name, f"returned {len(got)} losses for {len(expected)} batches: return one "
+                    "loss per step (loss.item()).")
+    weights_same = all(torch.allclose(student.state_dict()[k], v) for k, v in start.items())
+    if weights_same:
+        _fail(name, "the weights did not change: did you call optimizer.step()?")
+    if not np.isclose(got[0], expected[0], atol=1e-5):
+        hint = (" Is the model in training mode (model.train()), so dropout is active?"
+                if student.training is False else "")
+        _fail(name, f"the first step's loss is {got[0]:.5f}, expected {expected[0]:.5f}.{hint}")
+    for step, (g, e) in enumerate(zip(got, expected), start=1):
+        if not np.isclose(g, e, atol=1e-5):
+            _fail(name, f"step {step}'s loss is {g:.5f}, expected {e:.5f}, though step 1 "
+                        "agreed: did you forget optimizer.zero_grad(), so gradients add up?")
+    for key, value in reference.state_dict().items():
+        if not torch.allclose(student.state_dict()[key], value, atol=1e-6):
+            _fail(name, f"the losses agree but the weights {key!r} differ after the epoch: "
+                        "call optimizer.step() exactly once per batch, after backward().")
+    _passed(name, f"{len(expected)} step losses and the final weights equal train.fit's")

@@ -137,3 +137,61 @@ def test_parameter_count_wrong_answers(answer, message):
     with pytest.raises(CheckFailed) as failure:
         checks.check_parameter_count(answer, small_net())
     assert message in str(failure.value)
+
+
+def cifar_like(n=20, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, size=(n, 3, 4, 4), dtype=np.uint8)
+
+
+def test_channel_stats_accepts_numpy_answer(capsys):
+    images = cifar_like()
+    pixels = images / 255
+    checks.check_channel_stats(pixels.mean(axis=(0, 2, 3)), pixels.std(axis=(0, 2, 3)), images)
+    assert capsys.readouterr().out.startswith("PASS check_channel_stats: mean [")
+
+
+@pytest.mark.parametrize("answer, hint", [
+    (lambda p: (255 * p.mean(axis=(0, 2, 3)), p.std(axis=(0, 2, 3))), "255 times too big"),
+    (lambda p: (p.mean(axis=(0, 2, 3)), p.std(axis=(2, 3)).mean(axis=0)), "average of per-image stds"),
+    (lambda p: (p.mean(), p.std(axis=(0, 2, 3))), "one per channel"),
+])
+def test_channel_stats_hints(answer, hint):
+    images = cifar_like()
+    mean, std = answer(images / 255)
+    with pytest.raises(CheckFailed, match=hint):
+        checks.check_channel_stats(mean, std, images)
+
+
+def loop(zero_grad=True, train_mode=True, step=True, item=True):
+    def train_one_epoch(model, loader, optimizer, loss_fn):
+        if train_mode:
+            model.train()
+        losses = []
+        for x, y in loader:
+            if zero_grad:
+                optimizer.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            if step:
+                optimizer.step()
+            losses.append(loss.item() if item else loss.detach())
+        return losses
+    return train_one_epoch
+
+
+def test_training_loop_passes_a_correct_loop(capsys):
+    checks.check_training_loop(loop())
+    checks.check_training_loop(loop(item=False))  # tensors are fine too
+    assert capsys.readouterr().out.count("PASS check_training_loop") == 2
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (loop(zero_grad=False), "did you forget optimizer.zero_grad()"),
+    (loop(train_mode=False), "model.train()"),
+    (loop(step=False), "did you call optimizer.step()"),
+    (lambda model, loader, optimizer, loss_fn: [], "returned 0 losses for 3 batches"),
+])
+def test_training_loop_hints(wrong, hint):
+    with pytest.raises(CheckFailed) as failure:
+        checks.check_training_loop(wrong)
+    assert hint in str(failure.value)
