@@ -11,7 +11,7 @@ NBVAL_ENV  := COURSE_PROFILE=smoke COURSE_LIVE_PLOT=0
 NBVAL_ARGS := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg \
               --nbval-cell-timeout=$(NBVAL_TIMEOUT) -p tests.nbval_guard
 
-.PHONY: setup run test unit nbval lab clean notebooks
+.PHONY: setup run test unit nbval lab clean notebooks release verify
 
 setup: $(STAMP)
 
@@ -39,6 +39,16 @@ nbval: setup
 # Re-execute the notebooks in the smoke profile and keep outputs only on checked cells.
 notebooks: setup
 	$(NBVAL_ENV) $(BIN)/course refresh notebooks
+
+# Student release: solutions replaced by a NotImplementedError stub, outputs cleared.
+release: setup
+	$(BIN)/course release notebooks --out build/student
+
+# Re-execute submitted notebooks in a sandbox: make verify SUBMISSIONS=submissions JOBS=2
+SUBMISSIONS ?= submissions
+JOBS ?= 1
+verify: setup
+	$(BIN)/course verify $(SUBMISSIONS) --out build/gradebook.csv -j $(JOBS)
 
 lab: setup
 	$(BIN)/jupyter lab notebooks

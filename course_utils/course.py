@@ -1,9 +1,11 @@
-"""The ``course`` command: run every notebook, refresh the stored outputs.
+"""The ``course`` command: run, refresh, release and verify the notebooks.
 
 Usage::
 
     course run [NOTEBOOK_DIR] [--out build] [--timeout 1800] [--profile PROFILE]
     course refresh [NOTEBOOK_DIR] [--timeout 600]
+    course release [NOTEBOOK_DIR] [--out build/student]
+    course verify SUBMISSION... [--out gradebook.csv] [-j N] [limits]
 
 ``course run`` executes every notebook (in its own folder, with a fresh kernel) into
 ``build/notebooks/``, renders each one to HTML and writes ``build/index.html``, a
@@ -14,6 +16,10 @@ others; the command exits non-zero if any failed.
 ``course refresh`` re-executes the notebooks in the ``smoke`` profile and writes them
 back with outputs only on cells tagged ``nbval-check-output``: the outputs nbval
 compares in CI.
+
+``course release`` (:mod:`course_utils.release`) writes the student release, and
+``course verify`` (:mod:`course_utils.verify`) re-executes submitted notebooks in a
+sandbox and writes a gradebook.
 """
 
 from __future__ import annotations
@@ -89,9 +95,16 @@ def describe_error(exc: BaseException) -> str:
     'ValueError: bad shape'
     """
     if isinstance(exc, CellExecutionError):
-        name, message = exc.ename, exc.evalue
-    else:
-        name, message = type(exc).__name__, str(exc)
+        return short_error(exc.ename, exc.evalue)
+    return short_error(type(exc).__name__, str(exc))
+
+
+def short_error(name: str, message: str | None) -> str:
+    """Return ``name: first line of message``, or ``name`` alone for no message.
+
+    >>> short_error("MemoryError", ""), short_error("KeyError", "'x'\\nmore")
+    ('MemoryError', "KeyError: 'x'")
+    """
     lines = [line for line in (message or "").strip().splitlines() if line.strip()]
     return f"{name}: {lines[0].strip()}" if lines else name
 
@@ -110,8 +123,12 @@ def parse_record_line(line: str) -> dict[str, str]:
     return fields
 
 
-def _output_text(output: NotebookNode) -> str:
-    """Return the text of a stream output or the ``text/plain`` of a rich output."""
+def output_text(output: NotebookNode) -> str:
+    """Return the text of a stream output or the ``text/plain`` of a rich output.
+
+    >>> output_text(nbformat.v4.new_output("execute_result", data={"text/plain": "42"}))
+    '42'
+    """
     if output.get("output_type") == "stream":
         text = output.get("text", "")
     else:
@@ -132,19 +149,22 @@ def find_run_record(nb: NotebookNode) -> dict[str, str]:
     """
     for cell in nb.cells:
         for output in cell.get("outputs", []):
-            for line in _output_text(output).splitlines():
+            for line in output_text(output).splitlines():
                 if line.startswith(RECORD_PREFIX):
                     return parse_record_line(line)
     return {}
 
 
 def execute_notebook(nb: NotebookNode, folder: Path, timeout: int, env: dict[str, str],
-                     on_cell: Callable[[int, int], None] | None = None) -> str | None:
+                     on_cell: Callable[[int, int], None] | None = None,
+                     allow_errors: bool = False) -> str | None:
     """Execute ``nb`` in place with a fresh kernel whose working directory is ``folder``.
 
     Returns ``None`` on success, or the error's short description; ``nb`` then holds
     the outputs up to and including the failing cell. ``on_cell(index, total)`` is
-    called before each cell runs.
+    called before each cell runs. With ``allow_errors`` an exception in a cell is only
+    recorded in its outputs and the next cell runs; a timeout or a dead kernel still
+    stops the run.
 
     >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 / 0")])
     >>> execute_notebook(nb, Path("."), timeout=60, env=kernel_env({}))  # doctest: +SKIP
@@ -157,6 +177,7 @@ def execute_notebook(nb: NotebookNode, folder: Path, timeout: int, env: dict[str
         extra_arguments=KERNEL_ARGS,
         resources={"metadata": {"path": str(Path(folder).resolve())}},
         record_timing=False,
+        allow_errors=allow_errors,
     )
     if on_cell is not None:
         total = len(nb.cells)
@@ -491,6 +512,12 @@ def build_parser() -> argparse.ArgumentParser:
     refresh.add_argument("--timeout", type=int, default=600,
                          help="per-cell timeout in seconds (default: 600)")
     refresh.set_defaults(func=cmd_refresh)
+
+    # Imported here, not at the top: both modules build on this one's helpers.
+    from course_utils import release, verify
+
+    release.add_parser(commands)
+    verify.add_parser(commands)
     return parser
 
 
