@@ -123,6 +123,17 @@ def test_split_train_val_is_disjoint_complete_and_seeded():
         data.split_train_val(100, 101, seed=0)
 
 
+@pytest.mark.parametrize("profile, sizes", [(FULL, (49_000, 1_000)), (QUICK, (8_000, 1_000)),
+                                            (SMOKE, (512, 128))])
+def test_split_for_profile_sizes_cifar_like_the_assignment(profile, sizes):
+    train_idx, val_idx = data.split_for_profile(50_000, profile, seed=0)
+    assert (len(train_idx), len(val_idx)) == sizes
+    assert not set(train_idx.tolist()) & set(val_idx.tolist())
+    again = data.split_for_profile(50_000, profile, seed=0)
+    assert torch.equal(again[0], train_idx) and torch.equal(again[1], val_idx)
+    assert not torch.equal(data.split_for_profile(50_000, profile, seed=1)[1], val_idx)
+
+
 def test_channel_stats_agrees_with_numpy():
     images = np.random.default_rng(0).integers(0, 256, size=(37, 3, 5, 6), dtype=np.uint8)
     mean, std = data.channel_stats(torch.from_numpy(images), chunk_size=8)  # 8 does not divide 37
@@ -133,34 +144,44 @@ def test_channel_stats_agrees_with_numpy():
         data.channel_stats(torch.rand(2, 3, 4, 4))
 
 
-def test_make_loaders_follow_the_profile_and_keep_val_disjoint():
+def make_loaders(images, profile, seed, path, **options):
+    """data.make_loaders on the CPU, so that both paths yield comparable CPU tensors."""
+    return data.make_loaders(images, profile, seed, path=path, device="cpu", **options)
+
+
+both_paths = pytest.mark.parametrize("path", data.PATHS)
+
+
+@both_paths
+def test_make_loaders_follow_the_profile_and_keep_val_disjoint(path):
     indexed = indexed_data(n_train=1000, n_test=400)
-    loaders = data.make_loaders(indexed, SMOKE, seed=0, mean=[0.0], std=[1.0])
+    loaders = make_loaders(indexed, SMOKE, 0, path, mean=[0.0], std=[1.0])
     train, val, test = (loader_indices(getattr(loaders, part)) for part in ("train", "val", "test"))
     assert (len(train), len(val), len(test)) == (512, 128, 256)
+    assert loaders.sizes == {"train": 512, "val": 128, "test": 256}
     assert not set(train) & set(val)
     assert test == list(range(256))  # a fixed prefix, in order: not shuffled
     assert loader_indices(loaders.val) == val  # the same order on every pass
     assert loaders.train.batch_size == SMOKE.batch_size
 
 
-def test_make_loaders_with_less_data_than_the_profile_wants():
+@both_paths
+def test_make_loaders_with_less_data_than_the_profile_wants(path):
     indexed = indexed_data(n_train=300, n_test=100)
-    loaders = data.make_loaders(indexed, QUICK, seed=0, mean=[0.0], std=[1.0])
+    loaders = make_loaders(indexed, QUICK, 0, path, mean=[0.0], std=[1.0])
     train, val = loader_indices(loaders.train), loader_indices(loaders.val)
     assert len(val) == 150 and len(train) == 150  # at least half stays for training
     assert sorted(train + val) == list(range(300))
-    assert len(loaders.test.dataset) == 100
+    assert loaders.sizes["test"] == 100
     # A profile that keeps everything holds out VAL_FRACTION for validation.
-    full = data.make_loaders(indexed, FULL, seed=0, batch_size=32, mean=[0.0], std=[1.0])
-    assert (len(full.train.dataset), len(full.val.dataset)) == (270, 30)
+    full = make_loaders(indexed, FULL, 0, path, batch_size=32, mean=[0.0], std=[1.0])
+    assert (full.sizes["train"], full.sizes["val"]) == (270, 30)
     assert full.train.batch_size == 32
 
 
-def test_make_loaders_same_seed_same_batches(shapes):
-    first = data.make_loaders(shapes, SMOKE, seed=0)
-    again = data.make_loaders(shapes, SMOKE, seed=0)
-    other = data.make_loaders(shapes, SMOKE, seed=1)
+@both_paths
+def test_make_loaders_same_seed_same_batches(shapes, path):
+    first, again, other = (make_loaders(shapes, SMOKE, seed, path) for seed in (0, 0, 1))
     (x1, y1), (x2, y2), (x3, _) = (next(iter(lo.train)) for lo in (first, again, other))
     assert torch.equal(x1, x2) and torch.equal(y1, y2)
     assert not torch.equal(x1, x3)
@@ -168,39 +189,120 @@ def test_make_loaders_same_seed_same_batches(shapes):
     assert not torch.equal(next(iter(first.train))[0], x1)
 
 
-def test_make_loaders_shuffle_depends_on_the_seed():
+@both_paths
+def test_evaluation_passes_leave_the_training_batches_alone(shapes, path):
+    untouched, evaluated = (make_loaders(shapes, SMOKE, 2, path) for _ in range(2))
+    for loader in (evaluated.val, evaluated.test, evaluated.val):
+        list(loader)
+    assert torch.equal(next(iter(untouched.train))[0], next(iter(evaluated.train))[0])
+
+
+@both_paths
+def test_make_loaders_shuffle_depends_on_the_seed(path):
     indexed = indexed_data(n_train=1000, n_test=10)
     shuffles = []
     for seed in (0, 1):
-        order = loader_indices(data.make_loaders(indexed, SMOKE, seed, mean=[0.0], std=[1.0]).train)
+        loaders = make_loaders(indexed, SMOKE, seed, path, mean=[0.0], std=[1.0])
+        order = loader_indices(loaders.train)
         subset = data.split_train_val(1000, SMOKE.val_size, seed)[0][:SMOKE.train_size].tolist()
-        shuffles.append([subset.index(i) for i in order])  # the sampler's own permutation
+        shuffles.append([subset.index(i) for i in order])  # the loader's own permutation
     assert sorted(shuffles[0]) == list(range(SMOKE.train_size))
     assert shuffles[0] != shuffles[1]
 
 
-def test_make_loaders_workers_give_the_same_batches():
+def test_classic_workers_give_the_same_batches():
     indexed = indexed_data(n_train=300, n_test=10)
-    plain = data.make_loaders(indexed, SMOKE, seed=5, mean=[0.0], std=[1.0])
-    workers = data.make_loaders(indexed, SMOKE, seed=5, num_workers=2, mean=[0.0], std=[1.0])
+    plain = make_loaders(indexed, SMOKE, 5, "classic", mean=[0.0], std=[1.0])
+    workers = make_loaders(indexed, SMOKE, 5, "classic", num_workers=2, mean=[0.0], std=[1.0])
     assert loader_indices(workers.train) == loader_indices(plain.train)
 
 
-def test_make_loaders_normalise_the_training_data(shapes):
-    loaders = data.make_loaders(shapes, SMOKE, seed=0)
+def test_classic_workers_seed_the_augmentation(shapes):
+    # Each worker's random transforms are seeded from the loader's generator.
+    first, again = (make_loaders(shapes, SMOKE, 3, "classic", num_workers=2, augment="all")
+                    for _ in range(2))
+    assert torch.equal(next(iter(first.train))[0], next(iter(again.train))[0])
+
+
+@both_paths
+def test_make_loaders_normalise_the_training_data(shapes, path):
+    loaders = make_loaders(shapes, SMOKE, 0, path)
     train = torch.cat([x for x, _ in loaders.train])
     assert train.dtype == torch.float32 and tuple(train.shape[1:]) == (3, 32, 32)
     torch.testing.assert_close(train.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-4, rtol=0)
     torch.testing.assert_close(train.std(dim=(0, 2, 3)), torch.ones(3), atol=1e-3, rtol=0)
     assert len(loaders.mean) == len(loaders.std) == 3
     with pytest.raises(ValueError, match="both mean and std"):
-        data.make_loaders(shapes, SMOKE, seed=0, mean=[0.5, 0.5, 0.5])
+        make_loaders(shapes, SMOKE, 0, path, mean=[0.5, 0.5, 0.5])
+
+
+def test_make_loaders_reject_bad_options(shapes):
+    with pytest.raises(ValueError, match="Unknown path 'gpu'"):
+        make_loaders(shapes, SMOKE, 0, "gpu")
+    with pytest.raises(ValueError, match="Unknown augmentation 'jitter'"):
+        make_loaders(shapes, SMOKE, 0, "classic", augment="jitter")
+    with pytest.raises(ValueError, match="num_workers is for path='classic'"):
+        make_loaders(shapes, SMOKE, 0, "fast", num_workers=2)
+
+
+def test_classic_path_samples_two_views_of_one_training_tensor(shapes):
+    loaders = make_loaders(shapes, SMOKE, 0, "classic", augment="all")
+    train, val = loaders.train, loaders.val
+    assert isinstance(train.sampler, torch.utils.data.SubsetRandomSampler)
+    assert train.dataset.images is val.dataset.images is shapes.train_images  # no copies
+    train_idx, val_idx = data.split_for_profile(len(shapes.train_labels), SMOKE, seed=0)
+    assert sorted(train.sampler.indices) == sorted(train_idx.tolist())
+    assert list(val.sampler) == val_idx.tolist()
+    # 2,000 images, but one pass yields only the training part.
+    assert len(train.dataset) == 2000 and data.num_examples(train) == SMOKE.train_size
+
+
+@both_paths
+def test_evaluation_loaders_yield_exactly_the_normalised_images(shapes, path):
+    # Training augments; validation and test must not.
+    loaders = make_loaders(shapes, SMOKE, 0, path, augment="all")
+    _, val_idx = data.split_for_profile(len(shapes.train_labels), SMOKE, seed=0)
+    raw = {"val": shapes.train_images[val_idx], "test": shapes.test_images[:SMOKE.test_size]}
+    for part, images in raw.items():
+        expected = data.normalize_images(images, loaders.mean, loaders.std)
+        yielded = torch.cat([x for x, _ in getattr(loaders, part)])
+        torch.testing.assert_close(yielded, expected, atol=1e-6, rtol=0)
+
+
+def test_classic_and_fast_paths_agree_without_augmentation(shapes):
+    classic, fast = (make_loaders(shapes, SMOKE, 4, path) for path in ("classic", "fast"))
+    assert classic.mean == fast.mean and classic.std == fast.std
+    for part in ("val", "test"):  # the same images in the same order
+        (x_classic, y_classic), (x_fast, y_fast) = (
+            [torch.cat(column) for column in zip(*getattr(lo, part))] for lo in (classic, fast))
+        torch.testing.assert_close(x_fast, x_classic, atol=1e-6, rtol=0)
+        assert torch.equal(y_fast, y_classic)
+    # The training loaders hold the same images, each path in its own shuffled order.
+    indexed = indexed_data(n_train=1000, n_test=10)
+    classic, fast = (make_loaders(indexed, SMOKE, 4, path, mean=[0.0], std=[1.0])
+                     for path in ("classic", "fast"))
+    assert sorted(loader_indices(classic.train)) == sorted(loader_indices(fast.train))
+
+
+@both_paths
+def test_make_loaders_augment_only_the_training_batches(shapes, path):
+    # The same seed gives the same order, so the first batches differ by the crops only.
+    plain, augmented = (make_loaders(shapes, SMOKE, 0, path, augment=preset)
+                        for preset in ("none", "crop"))
+    (x_plain, y_plain), (x_augmented, y_augmented) = (next(iter(lo.train))
+                                                      for lo in (plain, augmented))
+    assert torch.equal(y_plain, y_augmented)
+    assert x_plain.shape == x_augmented.shape and not torch.equal(x_plain, x_augmented)
+    assert torch.equal(next(iter(plain.val))[0], next(iter(augmented.val))[0])
 
 
 def test_normalize_images_scales_then_standardises():
     images = torch.tensor([0, 51, 255], dtype=torch.uint8).view(3, 1, 1, 1)
     result = data.normalize_images(images, mean=[0.2], std=[0.5])
     torch.testing.assert_close(result.flatten(), torch.tensor([-0.4, 0.0, 1.6]))
+    pixels = images.float()  # augmented batches arrive as floats, which must stay as they are
+    torch.testing.assert_close(data.normalize_images(pixels, mean=[0.2], std=[0.5]), result)
+    assert pixels.flatten().tolist() == [0.0, 51.0, 255.0]
 
 
 def test_image_data_rejects_wrong_dtypes():
@@ -209,6 +311,8 @@ def test_image_data_rejects_wrong_dtypes():
         replace(good, train_images=good.train_images.float())
     with pytest.raises(ValueError, match=r"test_labels must be int64 of shape \(2,\)"):
         replace(good, test_labels=good.test_labels[:1])
+    with pytest.raises(ValueError, match="dataset_images must be uint8"):
+        data.ImageDataset(good.train_images.float(), good.train_labels)
 
 
 # --- load_dataset: embedded, offline failures, and a real download ------------------
