@@ -70,6 +70,19 @@ class History:
     best_val_loss: float | None = None
     stop_reason: str = "not started"
 
+    @property
+    def best(self) -> dict[str, float]:
+        """The record of the best epoch (the one whose weights the model keeps).
+
+        >>> history = History(epochs=[{"epoch": 1, "val_acc": 0.5}, {"epoch": 2, "val_acc": 0.6}],
+        ...                   best_epoch=2)
+        >>> history.best["val_acc"]
+        0.6
+        """
+        if self.best_epoch is None:
+            raise ValueError("no best epoch yet: train at least one epoch first.")
+        return self.epochs[self.best_epoch - 1]
+
     def to_frame(self) -> pd.DataFrame:
         """Return one row per finished epoch, with the columns :data:`EPOCH_COLUMNS`."""
         return pd.DataFrame(self.epochs, columns=list(EPOCH_COLUMNS))

@@ -411,3 +411,12 @@ def test_live_plot_in_jupyter_updates_one_figure(model, loaders, monkeypatch, en
     else:  # COURSE_LIVE_PLOT=0 (nbval, make run): one static figure at the end
         assert (len(displayed), len(shown)) == (0, 1)
     train.plt.close("all")
+
+
+def test_history_best_is_the_best_epoch_record():
+    History = train.History
+    history = History(epochs=[{"epoch": 1, "val_acc": 0.5}, {"epoch": 2, "val_acc": 0.7},
+                              {"epoch": 3, "val_acc": 0.6}], best_epoch=2)
+    assert history.best["val_acc"] == 0.7
+    with pytest.raises(ValueError, match="no best epoch yet"):
+        _ = History().best
