@@ -11,7 +11,7 @@ NBVAL_ENV  := COURSE_PROFILE=smoke COURSE_LIVE_PLOT=0
 NBVAL_ARGS := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg \
               --nbval-cell-timeout=$(NBVAL_TIMEOUT) -p tests.nbval_guard
 
-.PHONY: setup run test unit nbval lab clean notebooks release verify
+.PHONY: setup run test unit nbval lab clean notebooks release verify bench
 
 setup: $(STAMP)
 
@@ -49,6 +49,11 @@ SUBMISSIONS ?= submissions
 JOBS ?= 1
 verify: setup
 	$(BIN)/course verify $(SUBMISSIONS) --out build/gradebook.csv -j $(JOBS)
+
+BENCH_ARGS ?=
+# Data pipeline: classic vs fast loader, epoch vs pure compute, fit() vs a hand loop.
+bench: setup
+	$(BIN)/python benchmarks/data_pipeline.py $(BENCH_ARGS)
 
 lab: setup
 	$(BIN)/jupyter lab notebooks

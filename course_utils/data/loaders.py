@@ -3,14 +3,14 @@
 :func:`make_loaders` builds the training, validation and test loaders from an
 :class:`~course_utils.data.ImageData`, sized by the run profile:
 
-- ``path="fast"`` (the default): :class:`~course_utils.data.TensorLoader`\\ s that keep
-  the images in one uint8 tensor on the training device and augment whole batches
-  there.
-- ``path="classic"``: what Assignment 2 teaches. ``DataLoader``\\ s read
-  :class:`~course_utils.data.ImageDataset` views through torchvision transforms, one
-  image at a time. The training loader samples the training indices with a seeded
-  ``SubsetRandomSampler``; the validation loader reads a second view of the same
-  tensor, with the evaluation transform, at the validation indices.
+- ``path="fast"`` (the default): each loader is a :class:`~course_utils.data.TensorLoader`
+  that keeps the images in one uint8 tensor on the training device and augments whole
+  batches there.
+- ``path="classic"``: what Assignment 2 teaches. Each loader is a ``DataLoader`` that
+  reads an :class:`~course_utils.data.ImageDataset` view through torchvision
+  transforms, one image at a time. The training loader samples the training indices
+  with a seeded ``SubsetRandomSampler``; the validation loader reads a second view of
+  the same tensor, with the evaluation transform, at the validation indices.
 
 Both paths share one split, one normalisation and one test prefix, so the same seed
 puts the same images in each loader, whichever the path.
@@ -129,6 +129,7 @@ class _Plan:
 
 def _classic_loaders(plan: _Plan, num_workers: int,
                      pin_memory: bool) -> tuple[DataLoader, DataLoader, DataLoader]:
+    """The classic path: torchvision transforms in DataLoaders, batches on the CPU."""
     data = plan.data
     image_size = tuple(data.train_images.shape[-2:])
     training = classic_transform(plan.augment, plan.mean, plan.std, image_size)
@@ -158,6 +159,7 @@ def _classic_loaders(plan: _Plan, num_workers: int,
 
 def _fast_loaders(plan: _Plan, device: torch.device
                   ) -> tuple[TensorLoader, TensorLoader, TensorLoader]:
+    """The fast path: each part's images copied once to ``device``, batched there."""
     data = plan.data
 
     def loader(images: torch.Tensor, labels: torch.Tensor, shuffle: bool = False,
@@ -186,9 +188,9 @@ def make_loaders(data: ImageData, profile: config.Profile, seed: int,
     validation and test batches come in a fixed order, normalised only. The same seed
     gives the same batches.
 
-    - ``path="fast"``: :class:`TensorLoader`\\ s with the images on ``device`` (default
-      :func:`course_utils.config.pick_device`), batches made and augmented there.
-    - ``path="classic"``: ``DataLoader``\\ s over :class:`ImageDataset` views with
+    - ``path="fast"``: :class:`TensorLoader` objects with the images on ``device``
+      (default :func:`course_utils.config.pick_device`), batches made and augmented there.
+    - ``path="classic"``: ``DataLoader`` objects over :class:`ImageDataset` views with
       torchvision transforms, ``num_workers`` worker processes, batches on the CPU
       (in pinned memory when ``device`` is a GPU). Without workers the random
       transforms draw from torch's global generator, which
