@@ -24,7 +24,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +39,8 @@ from tqdm.auto import tqdm
 from course_utils import config, metrics, viz
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+# A score of a whole validation pass: (outputs, targets), both on the CPU, to a number.
+MetricFn = Callable[[torch.Tensor, torch.Tensor], float]
 
 EPOCH_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
 STEP_COLUMNS = ("epoch", "step", "loss")
@@ -51,8 +53,10 @@ class History:
     ``steps`` holds one record per optimiser step: ``epoch`` (fractional, so that
     steps and epochs share one axis: step 5 of 20 in the second epoch is at 1.25),
     ``step`` (counted from 1 over the whole run) and ``loss``. ``epochs`` holds one
-    record per finished epoch with the columns :data:`EPOCH_COLUMNS`; accuracies are
-    fractions, and the validation columns are NaN when there is no validation set.
+    record per finished epoch with the columns :data:`EPOCH_COLUMNS`, and a
+    ``val_<name>`` column per extra validation metric (``fit(val_metrics=...)``);
+    accuracies are fractions, and the validation columns are NaN when there is no
+    validation set.
     ``best_val_loss`` is ``None`` without a validation set (the best epoch is then the
     last one). ``stop_reason`` says why training ended, for example ``"completed"`` or
     ``"interrupted (Ctrl-C)"``.
@@ -84,8 +88,15 @@ class History:
         return self.epochs[self.best_epoch - 1]
 
     def to_frame(self) -> pd.DataFrame:
-        """Return one row per finished epoch, with the columns :data:`EPOCH_COLUMNS`."""
-        return pd.DataFrame(self.epochs, columns=list(EPOCH_COLUMNS))
+        """Return one row per finished epoch: the columns :data:`EPOCH_COLUMNS`, then
+        any extra validation metrics.
+
+        >>> History(epochs=[{"epoch": 1, "val_f1": 0.8}]).to_frame().columns[-2:].tolist()
+        ['seconds', 'val_f1']
+        """
+        extra = [name for name in dict.fromkeys(key for record in self.epochs for key in record)
+                 if name not in EPOCH_COLUMNS]
+        return pd.DataFrame(self.epochs, columns=[*EPOCH_COLUMNS, *extra])
 
     def steps_frame(self) -> pd.DataFrame:
         """Return one row per optimiser step, with the columns :data:`STEP_COLUMNS`."""
@@ -220,6 +231,33 @@ class Predictions:
         return metrics.confusion_matrix(self.labels, self.predictions, self.num_classes)
 
 
+def _collect_outputs(model: nn.Module, loader: DataLoader, loss_fn: LossFn | None,
+                     device: torch.device | str | None
+                     ) -> tuple[dict[str, float], torch.Tensor, torch.Tensor]:
+    """:func:`evaluate`'s loss and accuracy, and every output and target, on the CPU."""
+    outputs, targets = [], []
+
+    def keep(batch_outputs: torch.Tensor, batch_targets: torch.Tensor) -> None:
+        # On the CPU at once, so a whole test set never piles up in GPU memory.
+        outputs.append(batch_outputs.cpu())
+        targets.append(batch_targets.cpu())
+
+    result = _evaluation_pass(model, loader, loss_fn, device, on_batch=keep)
+    return result, torch.cat(outputs), torch.cat(targets)
+
+
+def _validate(model: nn.Module, loader: DataLoader, loss_fn: LossFn,
+              device: torch.device, val_metrics: Mapping[str, MetricFn]) -> dict[str, float]:
+    """Validation loss and accuracy, and each of ``val_metrics`` over the whole pass."""
+    if not val_metrics:
+        return evaluate(model, loader, loss_fn, device)
+    # Scores such as F1 are not averages over batches, so each metric sees every output
+    # of the pass at once.
+    result, outputs, targets = _collect_outputs(model, loader, loss_fn, device)
+    return {**result, **{name: float(metric(outputs, targets))
+                         for name, metric in val_metrics.items()}}
+
+
 def predict(model: nn.Module, loader: DataLoader, device: torch.device | str | None = None,
             loss_fn: LossFn | None = None) -> Predictions:
     """Run ``model`` over ``loader`` and keep every label, prediction and probability.
@@ -237,15 +275,7 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device | str | N
     >>> [round(p, 3) for p in preds.probabilities[0].tolist()]  # softmax of [2, 0]
     [0.881, 0.119]
     """
-    outputs, targets = [], []
-
-    def keep(batch_outputs: torch.Tensor, batch_targets: torch.Tensor) -> None:
-        # On the CPU at once, so a whole test set never piles up in GPU memory.
-        outputs.append(batch_outputs.cpu())
-        targets.append(batch_targets.cpu())
-
-    result = _evaluation_pass(model, loader, loss_fn, device, on_batch=keep)
-    outputs, labels = torch.cat(outputs), torch.cat(targets)
+    result, outputs, labels = _collect_outputs(model, loader, loss_fn, device)
     return Predictions(labels=labels, predictions=_predicted_classes(outputs, labels),
                        probabilities=_probabilities(outputs, labels), loss=result["loss"])
 
@@ -384,7 +414,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
         epochs: int = 10, patience: int | None = None, min_delta: float = 0.0,
         device: torch.device | str | None = None, log_every: int = 50,
         checkpoint_dir: str | Path | None = None, live_plot: bool = False,
-        progress: bool = True) -> History:
+        progress: bool = True, val_metrics: Mapping[str, MetricFn] | None = None) -> History:
     """Train ``model`` for up to ``epochs`` epochs and return its :class:`History`.
 
     After each epoch the model is evaluated on ``val_loader``. An epoch *improves* when
@@ -403,6 +433,10 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
       ``last.pt`` after every epoch; read them with :func:`load_checkpoint`.
     - ``live_plot=True`` redraws the learning curves after every epoch in Jupyter, or
       draws them once at the end in a script or with ``COURSE_LIVE_PLOT=0``.
+    - ``val_metrics`` maps names to functions ``metric(outputs, targets) -> float``,
+      called after each epoch with every output and target of the validation pass (on
+      the CPU); ``{"f1": ...}`` adds a ``val_f1`` column to the history. Early stopping
+      still watches the validation loss.
     - A NaN or infinite loss stops training at once with a ``RuntimeWarning``; Ctrl-C
       stops it with a message. Neither raises: the history so far is returned.
 
@@ -419,6 +453,13 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
                          "validation loss.")
     if patience is not None and patience < 1:
         raise ValueError(f"patience counts epochs and must be at least 1, got {patience}.")
+    val_metrics = dict(val_metrics or {})
+    if val_metrics and val_loader is None:
+        raise ValueError("val_metrics needs a val_loader: they score the validation pass.")
+    clashes = sorted(set(val_metrics) & {"loss", "acc"})
+    if clashes:
+        raise ValueError(f"val_metrics names {clashes} clash with the validation loss and "
+                         "accuracy that fit records anyway; pick other names.")
     device = torch.device(device) if device is not None else config.pick_device()
     model.to(device)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -439,11 +480,12 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
                       disable=not progress) as bar:
                 train = _train_one_epoch(model, train_loader, loss_fn, optimizer, device, epoch,
                                          history.steps, bar, log_every)
-                val = (evaluate(model, val_loader, loss_fn, device) if val_loader is not None
-                       else _NO_VALIDATION)
+                val = (_validate(model, val_loader, loss_fn, device, val_metrics)
+                       if val_loader is not None else _NO_VALIDATION)
                 record = {"epoch": epoch, "train_loss": train["loss"], "train_acc": train["acc"],
                           "val_loss": val["loss"], "val_acc": val["acc"],
-                          "seconds": time.perf_counter() - start}
+                          "seconds": time.perf_counter() - start,
+                          **{f"val_{name}": val[name] for name in val_metrics}}
                 bar.set_postfix({name: f"{value:.4f}" for name, value in record.items()
                                  if name not in ("epoch", "seconds") and not math.isnan(value)})
             history.epochs.append(record)

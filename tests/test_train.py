@@ -420,3 +420,29 @@ def test_history_best_is_the_best_epoch_record():
     assert history.best["val_acc"] == 0.7
     with pytest.raises(ValueError, match="no best epoch yet"):
         _ = History().best
+
+
+def test_val_metrics_score_the_whole_validation_pass(model, loaders):
+    seen = []
+
+    def positives(outputs: torch.Tensor, targets: torch.Tensor) -> float:
+        seen.append(len(targets))
+        return float((outputs.argmax(dim=1) == 1).sum())
+
+    # Two validation batches of 8: the metric must see all 16 outputs at once.
+    val_loader = DataLoader(loaders[1].dataset, batch_size=8)
+    history = fit(model, loaders[0], val_loader, epochs=2, val_metrics={"positives": positives})
+
+    assert seen == [16, 16]
+    frame = history.to_frame()
+    assert list(frame.columns) == [*train.EPOCH_COLUMNS, "val_positives"]
+    predictions = train.predict(model, val_loader).predictions
+    # The model keeps the weights of the best epoch, whose record must match them.
+    assert history.best["val_positives"] == float((predictions == 1).sum())
+
+
+def test_val_metrics_need_validation_and_their_own_names(model, loaders):
+    with pytest.raises(ValueError, match="val_metrics needs a val_loader"):
+        fit(model, loaders[0], None, epochs=1, val_metrics={"f1": lambda o, t: 0.0})
+    with pytest.raises(ValueError, match=r"\['acc'\] clash"):
+        fit(model, *loaders, epochs=1, val_metrics={"acc": lambda o, t: 0.0})
