@@ -1,0 +1,53 @@
+"""course_utils.stats: the two-sample z-score against a worked example and SciPy."""
+
+import math
+
+import numpy as np
+import pytest
+import scipy.stats
+
+from course_utils import stats
+
+
+def test_z_score_matches_a_worked_example():
+    # Worked by hand: means 0.82 and 0.79; sample variances 0.0004 and 0.0001;
+    # standard error sqrt(0.0004/3 + 0.0001/3) = 0.012910; z = 0.03 / 0.012910 = 2.3238.
+    test = stats.z_test([0.80, 0.82, 0.84], [0.78, 0.79, 0.80])
+    assert test.difference == pytest.approx(0.03)
+    assert test.standard_error == pytest.approx(0.012910, abs=1e-6)
+    assert test.z == pytest.approx(2.3238, abs=1e-4)
+    assert test.p_value == pytest.approx(2 * scipy.stats.norm.sf(2.3238), abs=1e-5)
+    assert test.significant(0.05) and not test.significant(0.01)
+
+
+def test_z_is_antisymmetric_and_p_is_two_sided():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 1, 5), rng.normal(0.5, 2, 7)
+    ab, ba = stats.z_test(a, b), stats.z_test(b, a)
+    assert ab.z == pytest.approx(-ba.z)
+    assert ab.p_value == pytest.approx(ba.p_value)
+    assert ab.p_value == pytest.approx(2 * scipy.stats.norm.sf(abs(ab.z)))
+
+
+def test_interpretation_states_significance_and_the_few_runs_caveat():
+    clear = stats.z_test([0.80, 0.82, 0.84], [0.70, 0.71, 0.72]).interpretation("new", "old")
+    assert clear.startswith("new vs old:")
+    assert "Significant at the 5 % level" in clear and "optimistic" in clear
+    unclear = stats.z_test([0.80, 0.85, 0.75], [0.79, 0.74, 0.84]).interpretation()
+    assert "Not significant" in unclear and "does not show that they are equal" in unclear
+    many = stats.z_test(np.linspace(0, 1, 20), np.linspace(0.1, 1.1, 20)).interpretation()
+    assert "optimistic" not in many
+
+
+def test_runs_without_spread():
+    same = stats.z_test([0.5, 0.5], [0.5, 0.5])
+    assert math.isnan(same.z) and "no spread" in same.interpretation()
+    apart = stats.z_test([0.6, 0.6], [0.5, 0.5])
+    assert apart.z == math.inf and apart.p_value == 0.0
+
+
+def test_bad_samples_are_explained():
+    with pytest.raises(ValueError, match="a has 1 run.*at least two seeds"):
+        stats.z_test([0.9], [0.8, 0.7])
+    with pytest.raises(ValueError, match="b contains NaN"):
+        stats.z_test([0.9, 0.8], [0.8, float("nan")])
