@@ -203,9 +203,15 @@ def plot_filter_positions(W: int, F: int, S: int, P: int, output_size: int | Non
 ImageLike = torch.Tensor | np.ndarray
 
 
-def _displayable(image: ImageLike, mean: Sequence[float] | None,
-                 std: Sequence[float] | None) -> np.ndarray:
-    """``image`` as ``imshow`` wants it: ``(H, W)`` or ``(H, W, 3)`` with values in [0, 1]."""
+def displayable(image: ImageLike, mean: Sequence[float] | None = None,
+                std: Sequence[float] | None = None) -> np.ndarray:
+    """``image`` as ``imshow`` wants it: ``(H, W)`` or ``(H, W, 3)`` with values in [0, 1].
+
+    The input is ``(C, H, W)`` or ``(H, W)``; ``mean``/``std`` as in :func:`show_image`.
+
+    >>> displayable(torch.full((3, 2, 2), 255, dtype=torch.uint8)).shape
+    (2, 2, 3)
+    """
     image = torch.as_tensor(image).detach().cpu()
     if image.dim() == 2:
         image = image[None]
@@ -243,7 +249,7 @@ def show_image(image: ImageLike, ax: Axes | None = None, mean: Sequence[float] |
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(2.5, 2.5))
-    pixels = _displayable(image, mean, std)
+    pixels = displayable(image, mean, std)
     # Fixed limits: a faint image should look faint, not be stretched to full contrast.
     ax.imshow(pixels, cmap="gray" if pixels.ndim == 2 else None, vmin=0, vmax=1)
     ax.set_xticks([])
