@@ -235,15 +235,24 @@ class Run:
     seed: int
     data_mode: str
     generator: torch.Generator = field(compare=False, repr=False)
+    # Where a pretrained model's weights come from, for notebooks that use one
+    # (see course_utils.transfer): "imagenet (...)" or "random-init (...)".
+    weights: str | None = None
 
     @property
     def record(self) -> str:
-        """The one-line run record printed at the top of every notebook."""
-        return (
+        """The one-line run record printed at the top of every notebook.
+
+        >>> run = start_run(profile="smoke", quiet=True, weights="random-init (test)")
+        >>> run.record.split(" | ")[-1]
+        'weights=random-init (test)'
+        """
+        record = (
             f"RUN RECORD | profile={self.profile.name} | data={self.data} | "
             f"device={self.device.type} | seed={self.seed} | torch={torch.__version__} | "
             f"torchvision={torchvision.__version__} | python={platform.python_version()}"
         )
+        return record if self.weights is None else f"{record} | weights={self.weights}"
 
     def with_data(self, data: DataSource) -> "Run":
         """Return a copy with another data source (used when real data fails to load)."""
@@ -251,10 +260,12 @@ class Run:
 
 
 def start_run(dataset: str | None = None, seed: int = 0, profile: str | None = None,
-              data: str | None = None, quiet: bool = False) -> Run:
+              data: str | None = None, quiet: bool = False, weights: str | None = None) -> Run:
     """Resolve profile, device and data source, seed everything, print the run record.
 
     ``profile`` and ``data`` default to ``$COURSE_PROFILE`` and ``$COURSE_DATA``.
+    ``weights`` says where a pretrained model's weights come from (for example
+    ``course_utils.transfer.imagenet_weights().description``); the record shows it.
 
     >>> run = start_run(profile="smoke", quiet=True)
     >>> run.profile.name, run.data.kind
@@ -265,7 +276,7 @@ def start_run(dataset: str | None = None, seed: int = 0, profile: str | None = N
     source = resolve_data_source(dataset, chosen, data)
     generator = seed_everything(seed)
     run = Run(profile=chosen, data=source, device=device, seed=seed, data_mode=data_mode(data),
-              generator=generator)
+              generator=generator, weights=weights)
     if not quiet:
         print(run.record)
         if source.reason.startswith("OFFLINE"):

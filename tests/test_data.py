@@ -296,6 +296,30 @@ def test_make_loaders_augment_only_the_training_batches(shapes, path):
     assert torch.equal(next(iter(plain.val))[0], next(iter(augmented.val))[0])
 
 
+def test_resize_gives_the_same_pixels_on_both_paths(shapes):
+    # ImageNet statistics, as a transfer-learning notebook passes them.
+    options = dict(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225], resize=48)
+    classic, fast = (make_loaders(shapes, SMOKE, 4, path, **options)
+                     for path in ("classic", "fast"))
+    for part in ("val", "test"):
+        x_classic, x_fast = (torch.cat([x for x, _ in getattr(lo, part)]) for lo in (classic, fast))
+        assert tuple(x_fast.shape[1:]) == (3, 48, 48)
+        torch.testing.assert_close(x_fast, x_classic, atol=1e-5, rtol=0)
+    assert tuple(fast.val.dataset[0][0].shape) == (3, 48, 48)  # single images too
+    # Augmentation happens at the stored size; the batch comes out resized.
+    augmented = make_loaders(shapes, SMOKE, 4, "fast", augment="all", **options)
+    assert tuple(next(iter(augmented.train))[0].shape[1:]) == (3, 48, 48)
+
+
+def test_resize_batch_keeps_a_constant_image_constant():
+    images = torch.full((2, 3, 32, 32), 7.0)
+    assert data.resize_batch(images, None) is images
+    assert data.resize_batch(images, 32) is images  # already that size: no copy
+    bigger = data.resize_batch(images, 64)
+    assert bigger.shape == (2, 3, 64, 64)
+    torch.testing.assert_close(bigger, torch.full_like(bigger, 7.0))
+
+
 def test_normalize_images_scales_then_standardises():
     images = torch.tensor([0, 51, 255], dtype=torch.uint8).view(3, 1, 1, 1)
     result = data.normalize_images(images, mean=[0.2], std=[0.5])

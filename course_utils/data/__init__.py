@@ -28,7 +28,7 @@ The modules, each with one job:
 ``sources``      the real datasets via torchvision, embedded MNIST, :func:`load_dataset`
 ``synthetic``    the generated CIFAR-10 stand-in
 ``augment``      the augmentation presets: torchvision transforms and batched tensors
-``fast``         :class:`TensorLoader`, the fast path
+``fast``         :class:`TensorLoader`, the fast path, and :func:`resize_batch`
 ``loaders``      splits and :func:`make_loaders`, for both paths
 ===============  ==================================================================
 """
@@ -53,7 +53,7 @@ from course_utils.data.datasets import (
     channel_stats,
     normalize_images,
 )
-from course_utils.data.fast import TensorLoader
+from course_utils.data.fast import TensorLoader, resize_batch
 from course_utils.data.loaders import (
     MAX_VAL_SIZE,
     PATHS,
@@ -74,6 +74,6 @@ __all__ = [
     "VAL_FRACTION", "ImageData", "ImageDataset", "Loader", "Loaders", "TensorLoader",
     "augment_batch", "augmentation_steps", "channel_stats", "classic_transform", "crop_batch",
     "embedded_mnist", "flip_batch", "load_dataset", "load_real", "make_loaders",
-    "normalize_images", "num_examples", "rotate_batch", "split_for_profile", "split_train_val",
-    "synthetic_cifar10",
+    "normalize_images", "num_examples", "resize_batch", "rotate_batch", "split_for_profile",
+    "split_train_val", "synthetic_cifar10",
 ]

@@ -11,18 +11,33 @@ handful of kernel launches, wherever the data lives.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from course_utils import config
 from course_utils.data.augment import augment_batch, augmentation_steps
 from course_utils.data.datasets import ImageDataset, normalize_images
 
 Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def resize_batch(images: torch.Tensor, size: int | None) -> torch.Tensor:
+    """Resize float images ``(N, C, H, W)`` to ``size x size`` pixels (``None``: keep them).
+
+    Bilinear with antialiasing, as torchvision's ``v2.Resize`` does it, so that both
+    loader paths feed a network the same pixels.
+
+    >>> resize_batch(torch.rand(2, 3, 32, 32), 64).shape
+    torch.Size([2, 3, 64, 64])
+    """
+    if size is None or tuple(images.shape[-2:]) == (size, size):
+        return images
+    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False,
+                         antialias=True)
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -40,8 +55,10 @@ class TensorLoader:
     ``len(loader.dataset)`` counts images, and ``loader.dataset[i]`` is image ``i``
     normalised but not augmented. ``shuffle`` draws a new order on every pass,
     ``augment`` names a preset of :mod:`course_utils.data.augment` applied to each batch,
-    ``drop_last`` skips a last, smaller batch. ``device`` defaults to
-    :func:`course_utils.config.pick_device`.
+    ``drop_last`` skips a last, smaller batch. ``resize`` scales every image to
+    ``resize x resize`` pixels after augmentation (for a network that wants larger
+    inputs, such as an ImageNet model); the stored images keep their size. ``device``
+    defaults to :func:`course_utils.config.pick_device`.
 
     Pass ``k`` (counted by ``loader.epoch``, from 0) draws its order and augmentation
     from a generator on ``device`` seeded by ``(seed, k)``: the same seed gives the
@@ -61,21 +78,21 @@ class TensorLoader:
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, *,
                  mean: Sequence[float], std: Sequence[float], shuffle: bool = False,
                  augment: str = "none", seed: int = 0, drop_last: bool = False,
-                 device: torch.device | str | None = None) -> None:
+                 resize: int | None = None, device: torch.device | str | None = None) -> None:
         augmentation_steps(augment)  # an unknown preset fails here, not in the first pass
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1; got {batch_size}.")
         self.device = torch.device(device) if device is not None else config.pick_device()
         self.batch_size, self.shuffle, self.augment = batch_size, shuffle, augment
         self.seed, self.drop_last, self.epoch = seed, drop_last, 0
+        self.resize = resize
         self.mean, self.std = tuple(mean), tuple(std)
         # Kept on the device: copying them there for every batch would make the CPU wait
         # for the GPU each time.
         self._mean = torch.tensor(self.mean, dtype=torch.float32, device=self.device)
         self._std = torch.tensor(self.std, dtype=torch.float32, device=self.device)
-        self.dataset = ImageDataset(
-            images.to(self.device), labels.to(self.device),
-            transform=functools.partial(normalize_images, mean=self._mean, std=self._std))
+        self.dataset = ImageDataset(images.to(self.device), labels.to(self.device),
+                                    transform=self._prepare_one)
 
     def __len__(self) -> int:
         n = len(self.dataset)
@@ -96,9 +113,18 @@ class TensorLoader:
             images = self.dataset.images[index]
             if self.augment != "none":
                 images = augment_batch(images.to(torch.float32), self.augment, generator)
-            yield normalize_images(images, self._mean, self._std), self.dataset.labels[index]
+            yield self._prepare(images), self.dataset.labels[index]
+
+    def _prepare(self, images: torch.Tensor) -> torch.Tensor:
+        """Pixels 0 to 255 ``(N, C, H, W)`` to the network's input: resized, normalised."""
+        # Resized last, as in the classic path, whose transforms end with the resize.
+        return resize_batch(normalize_images(images, self._mean, self._std), self.resize)
+
+    def _prepare_one(self, image: torch.Tensor) -> torch.Tensor:
+        """One image ``(C, H, W)``, as :meth:`_prepare` treats a batch."""
+        return self._prepare(image[None])[0]
 
     def __repr__(self) -> str:
         return (f"TensorLoader({len(self.dataset)} images on {self.device}, "
                 f"batch_size={self.batch_size}, shuffle={self.shuffle}, "
-                f"augment={self.augment!r})")
+                f"augment={self.augment!r}, resize={self.resize})")

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, SubsetRandomSampler
+from torchvision.transforms import v2
 
 from course_utils import config
 from course_utils.data.augment import augmentation_steps, classic_transform
@@ -121,6 +122,7 @@ class _Plan:
     batch_size: int
     seed: int
     augment: str
+    resize: int | None
 
     def test_split(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The first ``test_size`` test images and labels (all for ``None``)."""
@@ -134,6 +136,11 @@ def _classic_loaders(plan: _Plan, num_workers: int,
     image_size = tuple(data.train_images.shape[-2:])
     training = classic_transform(plan.augment, plan.mean, plan.std, image_size)
     evaluation = classic_transform("none", plan.mean, plan.std, image_size)
+    if plan.resize is not None:
+        # Augment at the stored size (a 4-pixel crop shift means the same at any input
+        # size), then resize; antialias=True matches the fast path's resize_batch.
+        resize = v2.Resize((plan.resize, plan.resize), antialias=True)
+        training, evaluation = v2.Compose([training, resize]), v2.Compose([evaluation, resize])
 
     def loader(dataset: ImageDataset, sampler: Sequence[int] | None = None,
                generator: torch.Generator | None = None) -> DataLoader:
@@ -165,7 +172,8 @@ def _fast_loaders(plan: _Plan, device: torch.device
     def loader(images: torch.Tensor, labels: torch.Tensor, shuffle: bool = False,
                augment: str = "none") -> TensorLoader:
         return TensorLoader(images, labels, plan.batch_size, mean=plan.mean, std=plan.std,
-                            shuffle=shuffle, augment=augment, seed=plan.seed, device=device)
+                            shuffle=shuffle, augment=augment, seed=plan.seed,
+                            resize=plan.resize, device=device)
 
     train = loader(data.train_images[plan.train_idx], data.train_labels[plan.train_idx],
                    shuffle=True, augment=plan.augment)
@@ -176,7 +184,7 @@ def _fast_loaders(plan: _Plan, device: torch.device
 def make_loaders(data: ImageData, profile: config.Profile, seed: int,
                  batch_size: int | None = None, num_workers: int = 0,
                  mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-                 *, path: str = "fast", augment: str = "none",
+                 *, path: str = "fast", augment: str = "none", resize: int | None = None,
                  device: torch.device | str | None = None) -> Loaders:
     """Seeded train/validation/test loaders of normalised images, sized by the profile.
 
@@ -186,7 +194,10 @@ def make_loaders(data: ImageData, profile: config.Profile, seed: int,
     default to :func:`channel_stats` of the training subset. Only the training loader
     shuffles and applies the ``augment`` preset (see :mod:`course_utils.data.augment`);
     validation and test batches come in a fixed order, normalised only. The same seed
-    gives the same batches.
+    gives the same batches. ``resize`` scales every image to ``resize x resize``
+    pixels, after augmentation: for a pretrained network, pass it with the network's
+    own ``mean`` and ``std`` (for ImageNet models, those in
+    :mod:`course_utils.transfer`).
 
     - ``path="fast"``: :class:`TensorLoader` objects with the images on ``device``
       (default :func:`course_utils.config.pick_device`), batches made and augmented there.
@@ -208,6 +219,9 @@ def make_loaders(data: ImageData, profile: config.Profile, seed: int,
     >>> classic = make_loaders(mnist, run.profile, seed=0, path="classic", augment="crop")
     >>> classic.sizes, type(classic.train.sampler).__name__
     ({'train': 512, 'val': 128, 'test': 256}, 'SubsetRandomSampler')
+    >>> images, _ = next(iter(make_loaders(mnist, run.profile, seed=0, resize=64).train))
+    >>> tuple(images.shape)
+    (64, 1, 64, 64)
     """
     if (mean is None) != (std is None):
         raise ValueError("Give both mean and std, or neither (to compute them from the data).")
@@ -221,7 +235,7 @@ def make_loaders(data: ImageData, profile: config.Profile, seed: int,
     if mean is None:
         mean, std = channel_stats(data.train_images[train_idx])
     plan = _Plan(data, train_idx, val_idx, profile.test_size, tuple(mean), tuple(std),
-                 batch_size or profile.batch_size, seed, augment)
+                 batch_size or profile.batch_size, seed, augment, resize)
     device = torch.device(device) if device is not None else config.pick_device()
     if path == "classic":
         loaders = _classic_loaders(plan, num_workers, pin_memory=device.type == "cuda")
