@@ -1,0 +1,121 @@
+"""The U-Net handed out for Assignment 4: an encoder-decoder with skip connections that
+predicts one logit per pixel (Ronneberger et al., 2015, with padded convolutions).
+
+::
+
+    from course_utils.unet import UNet
+    model = UNet(depth=3, base_width=16, upsampling="nearest", activation="elu")
+    logits = model(images)  # (N, 1, H, W) for images (N, 3, H, W), any H, W
+
+The encoder is ``depth`` levels of two 3x3 convolutions; between levels, 2x2 max
+pooling halves the size and the width doubles. The decoder climbs back up: each step
+upsamples, halves the width, joins the encoder's map of that level (the skip
+connection) and applies two 3x3 convolutions. Two ways to upsample:
+
+- ``"transpose"``: a learned 2x2 transposed convolution with stride 2;
+- ``"nearest"``: copy each pixel into a 2x2 block, then a 3x3 convolution. Unlike a
+  transposed convolution with stride 2, this cannot produce checkerboard artefacts.
+
+Pooling an odd size drops the last row or column (65 -> 32), so an upsampled map can
+be one pixel short of the skip it joins; it is padded (transposed) or resized
+(nearest) to the skip's exact size, and the output always has the input's size.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+UPSAMPLING = ("transpose", "nearest")
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "elu": nn.ELU}
+
+
+def _double_conv(in_channels: int, out_channels: int, activation: str) -> nn.Sequential:
+    """Two 3x3 convolutions with padding 1 (size kept), each followed by the activation."""
+    make = ACTIVATIONS[activation]
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1), make(),
+                         nn.Conv2d(out_channels, out_channels, 3, padding=1), make())
+
+
+class _Up(nn.Module):
+    """One decoder step: upsample, match the skip's size, concatenate, double conv."""
+
+    def __init__(self, in_channels: int, out_channels: int, upsampling: str,
+                 activation: str) -> None:
+        super().__init__()
+        self.upsampling = upsampling
+        if upsampling == "transpose":
+            self.up = nn.ConvTranspose2d(in_channels, out_channels, kernel_size=2, stride=2)
+        else:
+            self.up = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
+        self.conv = _double_conv(2 * out_channels, out_channels, activation)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        size = skip.shape[-2:]
+        if self.upsampling == "transpose":
+            x = self.up(x)
+            # Doubling a floored size can fall one pixel short: pad at the bottom/right.
+            x = F.pad(x, (0, size[1] - x.shape[-1], 0, size[0] - x.shape[-2]))
+        else:
+            # Straight to the skip's size, so odd sizes need no padding.
+            x = self.up(F.interpolate(x, size=size, mode="nearest"))
+        return self.conv(torch.cat([skip, x], dim=1))
+
+
+class UNet(nn.Module):
+    """A U-Net that maps images ``(N, in_channels, H, W)`` to logits ``(N, out_channels, H, W)``.
+
+    - ``depth``: number of resolution levels (``depth - 1`` poolings); the input must
+      be at least ``2 ** (depth - 1)`` pixels on each side.
+    - ``base_width``: channels of the first level; level ``k`` has ``base_width * 2**k``.
+    - ``upsampling``: ``"transpose"`` or ``"nearest"`` (see the module docstring).
+    - ``activation``: ``"relu"`` or ``"elu"``, after every convolution but the last.
+
+    For binary segmentation keep ``out_channels=1`` and train with
+    ``nn.BCEWithLogitsLoss``; a pixel is foreground where its logit is positive.
+
+    >>> model = UNet(depth=3, base_width=4)
+    >>> model(torch.zeros(2, 3, 30, 30)).shape
+    torch.Size([2, 1, 30, 30])
+    >>> sum(p.numel() for p in model.parameters())
+    7469
+    """
+
+    def __init__(self, in_channels: int = 3, out_channels: int = 1, depth: int = 4,
+                 base_width: int = 16, upsampling: str = "transpose",
+                 activation: str = "relu") -> None:
+        super().__init__()
+        if upsampling not in UPSAMPLING:
+            raise ValueError(f"upsampling must be one of {UPSAMPLING}; got {upsampling!r}.")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}; "
+                             f"got {activation!r}.")
+        if depth < 1 or base_width < 1:
+            raise ValueError(f"depth and base_width must be at least 1; got {depth} and "
+                             f"{base_width}.")
+        self.depth = depth
+        widths = [base_width * 2**level for level in range(depth)]
+        self.down = nn.ModuleList(
+            _double_conv(in_channels if level == 0 else widths[level - 1], width, activation)
+            for level, width in enumerate(widths))
+        self.pool = nn.MaxPool2d(2)
+        self.up = nn.ModuleList(_Up(widths[level + 1], widths[level], upsampling, activation)
+                                for level in reversed(range(depth - 1)))
+        self.head = nn.Conv2d(base_width, out_channels, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        smallest = 2 ** (self.depth - 1)
+        if min(x.shape[-2:]) < smallest:
+            raise ValueError(f"UNet input of {tuple(x.shape[-2:])} pixels is too small for "
+                             f"depth {self.depth}: its {self.depth - 1} poolings need at least "
+                             f"{smallest} pixels a side. Use larger images or a smaller depth.")
+        skips = []
+        for level, block in enumerate(self.down):
+            if level:
+                x = self.pool(x)
+            x = block(x)
+            skips.append(x)
+        for block, skip in zip(self.up, reversed(skips[:-1])):
+            x = block(x, skip)
+        return self.head(x)

@@ -1,0 +1,72 @@
+"""course_utils.unet: output size for any input size, the four variants, bad settings."""
+
+import pytest
+import torch
+from torch import nn
+
+from course_utils.unet import UNet
+
+VARIANTS = [(upsampling, activation) for upsampling in ("transpose", "nearest")
+            for activation in ("relu", "elu")]
+
+
+@pytest.mark.parametrize("size", [28, 30, 64, 65])
+@pytest.mark.parametrize("upsampling,activation", VARIANTS)
+def test_output_has_the_input_size(size, upsampling, activation):
+    model = UNet(depth=4, base_width=4, upsampling=upsampling, activation=activation)
+    assert model(torch.zeros(2, 3, size, size)).shape == (2, 1, size, size)
+
+
+@pytest.mark.parametrize("height,width", [(28, 65), (33, 30), (8, 8)])
+def test_rectangular_and_smallest_inputs(height, width):
+    model = UNet(depth=4, base_width=2, in_channels=1, out_channels=3)
+    assert model(torch.zeros(1, 1, height, width)).shape == (1, 3, height, width)
+
+
+def test_too_small_input_names_the_size_and_depth():
+    with pytest.raises(ValueError, match=r"\(7, 30\) pixels is too small for depth 4.*8 pixels"):
+        UNet(depth=4)(torch.zeros(1, 3, 7, 30))
+
+
+def test_depth_and_width_set_the_layers():
+    model = UNet(depth=3, base_width=8)
+    convs = [m for m in model.down.modules() if isinstance(m, nn.Conv2d)]
+    assert [conv.out_channels for conv in convs] == [8, 8, 16, 16, 32, 32]
+    assert len(model.up) == 2 and model.head.in_channels == 8
+    # A depth of 1 has no pooling at all: two convolutions and the 1x1 head.
+    assert UNet(depth=1, base_width=3)(torch.zeros(1, 3, 5, 5)).shape == (1, 1, 5, 5)
+
+
+def test_variants_differ_where_they_should():
+    def modules(model: nn.Module) -> set[type]:
+        return {type(m) for m in model.modules()}
+
+    transpose_relu = UNet(depth=3, base_width=4)
+    nearest_elu = UNet(depth=3, base_width=4, upsampling="nearest", activation="elu")
+    assert {nn.ConvTranspose2d, nn.ReLU} <= modules(transpose_relu)
+    assert not {nn.ConvTranspose2d, nn.ReLU} & modules(nearest_elu)
+    assert nn.ELU in modules(nearest_elu)
+    # Nearest upsampling learns a 3x3 conv instead of a 2x2 transposed conv: per decoder
+    # step, (9 - 4) * in * out more weights (16 * 8 and 8 * 4 here).
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(nearest_elu) - count(transpose_relu) == 5 * (16 * 8 + 8 * 4)
+
+
+def test_an_output_pixel_sees_its_own_neighbourhood_only():
+    # Fully convolutional: the logit at (5, 9) depends on the input around (5, 9), and
+    # not on a far corner (a misaligned skip or a global layer would break this).
+    torch.manual_seed(0)
+    model = UNet(depth=3, base_width=4).eval()
+    image = torch.zeros(1, 3, 64, 64, requires_grad=True)
+    model(image)[0, 0, 5, 9].backward()
+    influence = image.grad.abs().sum(dim=1)[0]
+    assert influence[5, 9] > 0 and influence[63, 63] == 0  # local, not global
+
+
+def test_bad_settings_are_explained():
+    with pytest.raises(ValueError, match="upsampling must be one of"):
+        UNet(upsampling="bilinear")
+    with pytest.raises(ValueError, match="activation must be one of"):
+        UNet(activation="tanh")
+    with pytest.raises(ValueError, match="at least 1"):
+        UNet(depth=0)
