@@ -1,0 +1,174 @@
+"""Results that one notebook hands to another, as small JSON files.
+
+A notebook saves what a later one compares against: a trained model's per-epoch
+history, best epoch and test metrics, and how it was run::
+
+    results.save_result("a2_best", history, test, run)   # Assignment 2, task 3
+    a2 = results.require_result("a2_best", run)          # Assignment 3, task 1
+
+The files live in ``results/`` next to the notebooks (a notebook's working directory
+is its own folder). :func:`require_result` runs the notebook that writes a missing
+result, in the same profile, before loading it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from course_utils import config, train
+
+DEFAULT_FOLDER = "results"
+# Which notebook writes which result, so that a missing one can be made or asked for.
+PRODUCERS: dict[str, str] = {
+    "a2_best": "a2_t3_improving_the_network.ipynb",
+}
+# Per-cell limit for running a producing notebook, as `course run` uses it.
+PRODUCER_CELL_TIMEOUT = 1800
+
+
+def result_path(name: str, folder: str | Path = DEFAULT_FOLDER) -> Path:
+    """The file of result ``name``.
+
+    >>> result_path("a2_best").as_posix()
+    'results/a2_best.json'
+    """
+    return Path(folder) / f"{name}.json"
+
+
+def _finite_or_none(value: float) -> float | None:
+    """JSON has no NaN: an epoch without validation stores null."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def save_result(name: str, history: train.History | Sequence[Mapping[str, float]],
+                test: Mapping[str, float], run: config.Run,
+                folder: str | Path = DEFAULT_FOLDER, best_epoch: int | None = None) -> Path:
+    """Write a trained model's history and test metrics to ``folder/name.json``.
+
+    ``history`` is what :func:`course_utils.train.fit` returns, or its per-epoch records
+    (``history.epochs``, a list of dicts, as a sweep keeps them). ``best_epoch``
+    defaults to the History's own, or for plain records to the epoch with the lowest
+    validation loss. ``test`` holds the test metrics, for example
+    :func:`course_utils.train.evaluate`'s ``{"loss": ..., "acc": ...}`` (fractions).
+    The file also records the profile, data source, seed, device and weights of ``run``.
+
+    >>> import tempfile
+    >>> run = config.start_run(profile="smoke", quiet=True)
+    >>> epochs = [{"epoch": 1, "val_loss": 0.9, "val_acc": 0.6},
+    ...           {"epoch": 2, "val_loss": 0.7, "val_acc": 0.7}]
+    >>> path = save_result("demo", epochs, {"acc": 0.68}, run, folder=tempfile.mkdtemp())
+    >>> saved = load_result("demo", path.parent)
+    >>> saved["best_epoch"], saved["profile"], saved["test"]
+    (2, 'smoke', {'acc': 0.68})
+    """
+    if isinstance(history, train.History):
+        records, stop_reason = history.epochs, history.stop_reason
+        best_epoch = best_epoch or history.best_epoch
+    else:
+        records, stop_reason = list(history), None
+    if not records:
+        raise ValueError(f"The history of {name!r} has no epochs: train the model first.")
+    if best_epoch is None:
+        scored = [r for r in records if _finite_or_none(r.get("val_loss", math.nan)) is not None]
+        best_epoch = int(min(scored, key=lambda r: r["val_loss"])["epoch"]) if scored \
+            else int(records[-1]["epoch"])
+    content = {
+        "name": name,
+        "profile": run.profile.name,
+        "data": str(run.data),
+        "data_kind": run.data.kind,
+        "seed": run.seed,
+        "device": run.device.type,
+        "weights": run.weights,
+        "best_epoch": int(best_epoch),
+        "stop_reason": stop_reason,
+        "epochs": [{key: _finite_or_none(value) for key, value in record.items()}
+                   for record in records],
+        "test": {key: float(value) for key, value in test.items()},
+    }
+    path = result_path(name, folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(content, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def load_result(name: str, folder: str | Path = DEFAULT_FOLDER) -> dict:
+    """Read the result that :func:`save_result` wrote as ``name``.
+
+    A missing file raises ``FileNotFoundError`` saying which notebook writes it.
+
+    >>> load_result("a2_best", folder="/no/such/folder")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: /no/such/folder/a2_best.json not found: it is written by a2_t3_improving_the_network.ipynb; run that notebook first, in the same profile.
+    """
+    path = result_path(name, folder)
+    if not path.is_file():
+        writer = PRODUCERS.get(name)
+        how = (f"it is written by {writer}; run that notebook first, in the same profile"
+               if writer else f"write it with results.save_result({name!r}, ...)")
+        raise FileNotFoundError(f"{path} not found: {how}.")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _stale_reason(name: str, run: config.Run, folder: str | Path) -> str | None:
+    """Why the stored result cannot be used with ``run`` (``None``: it can)."""
+    path = result_path(name, folder)
+    if not path.is_file():
+        return f"{path} does not exist"
+    stored = load_result(name, folder)
+    if stored.get("profile") != run.profile.name:
+        return f"{path} is from the {stored.get('profile')} profile, not {run.profile.name}"
+    if stored.get("data_kind") != run.data.kind:
+        return f"{path} was trained on {stored.get('data_kind')} data, this run uses {run.data.kind}"
+    return None
+
+
+def require_result(name: str, run: config.Run, folder: str | Path = DEFAULT_FOLDER,
+                   notebook_dir: str | Path = ".") -> dict:
+    """Load result ``name`` for a comparison with ``run``, producing it first if need be.
+
+    When the file is missing, or was made in another profile or on another data
+    source, the notebook that writes it (:data:`PRODUCERS`, looked for in
+    ``notebook_dir``) is executed headlessly in ``run``'s profile, with a printed
+    NOTICE, and the fresh result is loaded. Without that notebook, or when it fails,
+    the error says what to do.
+
+    >>> run = config.start_run(profile="smoke", quiet=True)
+    >>> require_result("a2_best", run, folder="/no/such/folder", notebook_dir="/nowhere")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: /no/such/folder/a2_best.json does not exist, and /nowhere/a2_t3_improving_the_network.ipynb, which writes it, is not there either: put the course's notebooks next to this one, or copy a2_best.json from a run of that notebook into /no/such/folder.
+    """
+    reason = _stale_reason(name, run, folder)
+    if reason is None:
+        return load_result(name, folder)
+    if name not in PRODUCERS:
+        raise FileNotFoundError(f"{reason}; write it with results.save_result({name!r}, ...).")
+    notebook = Path(notebook_dir) / PRODUCERS[name]
+    if not notebook.is_file():
+        raise FileNotFoundError(
+            f"{reason}, and {notebook}, which writes it, is not there either: put the "
+            f"course's notebooks next to this one, or copy {name}.json from a run of that "
+            f"notebook into {folder}.")
+    print(f"NOTICE: {reason}. Running {notebook.name} in the {run.profile.name} profile "
+          f"first to produce it; this takes as long as that notebook does.", flush=True)
+    # Imported here: the notebook runner (nbclient, nbconvert) is needed only now.
+    import nbformat
+
+    from course_utils import course
+
+    nb = nbformat.read(notebook, as_version=4)
+    env = course.kernel_env({"COURSE_PROFILE": run.profile.name, "COURSE_LIVE_PLOT": "0"})
+    error = course.execute_notebook(nb, notebook.parent, PRODUCER_CELL_TIMEOUT, env)
+    if error is not None:
+        raise RuntimeError(f"{notebook} failed ({error}), so there is no {name!r} result to "
+                           f"compare with. Open and run that notebook to see the failing cell.")
+    stale = _stale_reason(name, run, folder)
+    if stale is not None:
+        raise RuntimeError(f"{notebook} ran, but {stale}: does it call "
+                           f"results.save_result({name!r}, ...) and write into {folder}?")
+    return load_result(name, folder)
