@@ -118,3 +118,34 @@ def aggregate_over_seeds(runs: pd.DataFrame, by: Sequence[str], spread: Sequence
                 columns[f"{column}_{stat}"] = groups[column].agg(stat)
     columns["n_seeds"] = groups[seed_column].nunique()
     return pd.DataFrame(columns).reset_index()
+
+
+def aggregate_curves(curves: pd.DataFrame, by: Sequence[str], columns: Sequence[str],
+                     epoch_column: str = "epoch", seed_column: str = "seed") -> pd.DataFrame:
+    """Per-epoch curves averaged over seeds: mean, std, min and max of each of ``columns``.
+
+    ``curves`` has one row per run and epoch, such as
+    :func:`course_utils.sweep.history_frame` gives; ``by`` names the columns that tell
+    the configurations apart. The result has one row per configuration and epoch,
+    sorted by epoch within each configuration (configurations in order of first
+    appearance), with ``<column>``, ``<column>_std``, ``_min`` and ``_max``, and
+    ``n_seeds``: how many runs reached that epoch. Runs may differ in length (early
+    stopping): an epoch only some runs reached is averaged over those, and its
+    ``n_seeds`` says how many, so a plot can show where the mean rests on fewer runs.
+
+    >>> curves = pd.DataFrame({"opt": ["sgd"] * 3, "seed": [0, 0, 1], "epoch": [1, 2, 1],
+    ...                        "val_acc": [0.5, 0.7, 0.6]})
+    >>> aggregate_curves(curves, ["opt"], ["val_acc"])[["epoch", "val_acc", "val_acc_max",
+    ...                                                  "n_seeds"]]
+       epoch  val_acc  val_acc_max  n_seeds
+    0      1     0.55          0.6        2
+    1      2     0.70          0.7        1
+    """
+    by = list(by)
+    table = aggregate_over_seeds(curves[[*by, epoch_column, seed_column, *columns]],
+                                 [*by, epoch_column], spread=columns,
+                                 stats=("std", "min", "max"), seed_column=seed_column)
+    # Configurations stay in order of first appearance; epochs ascend within each.
+    rank = table.groupby(by, sort=False, dropna=False).ngroup()
+    return (table.assign(_rank=rank).sort_values(["_rank", epoch_column], kind="stable")
+            .drop(columns="_rank").reset_index(drop=True))

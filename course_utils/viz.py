@@ -16,6 +16,9 @@ The figures of a trained classifier:
 - :func:`plot_weight_histograms`: the distribution of each layer's weights and biases;
 - :func:`plot_feature_maps`: every channel a layer outputs for one image;
 - :func:`plot_example_grid`: correctly or wrongly classified images with their labels.
+
+Runs repeated over seeds: :func:`plot_seed_bands` draws the mean curve of each
+configuration with a min/max or ±std band, optionally on a log-scaled epoch axis.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ import torch
 from cycler import cycler
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure, SubFigure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator, NullLocator, ScalarFormatter
 from torch import nn
 
 from course_utils.metrics import Labels
@@ -195,6 +199,99 @@ def plot_filter_positions(W: int, F: int, S: int, P: int, output_size: int | Non
     ax.set_ylim(-len(starts) * 0.7 - 0.3, 1.3)
     ax.set_xlabel("input position (pixels; hatched cells are zero padding)")
     ax.set_yticks([])
+    return ax.figure
+
+
+# --- curves over seeds ---------------------------------------------------------------------
+
+BANDS = ("minmax", "std")
+# Where a log-scaled epoch axis gets its labelled ticks: round numbers a reader can find.
+_LOG_TICKS = (1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 300, 500, 1000, 2000, 5000)
+
+
+def _log_epoch_axis(ax: Axes, first: float, last: float) -> None:
+    """A log-scaled x axis labelled with whole epochs (1, 2, 5, 10...), not powers of 10."""
+    ax.set_xscale("log")
+    ticks = [tick for tick in _LOG_TICKS if first <= tick <= last] or [first, last]
+    ax.set_xticks(ticks)
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel("epoch (log scale)")
+
+
+def plot_seed_bands(curves: pd.DataFrame, metric: str, by: str | Sequence[str], *,
+                    band: str = "minmax", log_epochs: bool = False, scale: float = 1.0,
+                    labels: Mapping[object, str] | None = None, ylabel: str | None = None,
+                    ax: Axes | None = None) -> Figure:
+    """Draw each configuration's mean ``metric`` per epoch over seeds, with a band.
+
+    ``curves`` is :func:`course_utils.metrics.aggregate_curves`'s table (``epoch``,
+    ``<metric>``, ``<metric>_std``/``_min``/``_max``, ``n_seeds``); ``by`` names its
+    configuration columns. ``band="minmax"`` shades from the lowest to the highest run,
+    ``"std"`` one standard deviation either side of the mean. Where fewer runs reached
+    an epoch than started (early stopping), the mean line turns dashed: it then rests on
+    fewer seeds. ``log_epochs`` spreads the first epochs out, ``scale`` multiplies the
+    values (100 for percent), and ``labels`` maps a configuration (a value, or a tuple
+    for several ``by`` columns) to its legend entry, for example with its test score.
+
+    >>> curves = pd.DataFrame({"opt": ["sgd"] * 3, "epoch": [1, 2, 3], "loss": [1.0, 0.6, 0.5],
+    ...                        "loss_std": [0.1] * 3, "loss_min": [0.9, 0.5, 0.45],
+    ...                        "loss_max": [1.1, 0.7, 0.55], "n_seeds": [3, 3, 3]})
+    >>> fig = plot_seed_bands(curves, "loss", "opt", log_epochs=True,
+    ...                       labels={"sgd": "SGD (test 0.52)"})
+    >>> ax = fig.axes[0]
+    >>> ax.get_xscale(), ax.get_xlabel(), ax.get_legend().get_texts()[0].get_text()
+    ('log', 'epoch (log scale)', 'SGD (test 0.52)')
+    >>> plt.close(fig)
+    """
+    if band not in BANDS:
+        raise ValueError(f"band must be one of {BANDS}; got {band!r}.")
+    by = [by] if isinstance(by, str) else list(by)
+    needed = [*by, "epoch", metric, f"{metric}_std", f"{metric}_min", f"{metric}_max", "n_seeds"]
+    missing = [column for column in needed if column not in curves.columns]
+    if missing:
+        raise KeyError(f"curves lacks the columns {missing}: pass the table of "
+                       "metrics.aggregate_curves(..., columns=[metric]).")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
+    labels = labels or {}
+    fewer_seeds = False
+    groups = curves.groupby(by if len(by) > 1 else by[0], sort=False, dropna=False)
+    for index, (key, group) in enumerate(groups):
+        colour = PALETTE[index % len(PALETTE)]
+        epochs = group["epoch"].to_numpy()
+        mean = group[metric].to_numpy() * scale
+        if band == "minmax":
+            low, high = group[f"{metric}_min"] * scale, group[f"{metric}_max"] * scale
+        else:
+            spread = group[f"{metric}_std"].to_numpy() * scale
+            low, high = mean - spread, mean + spread
+        ax.fill_between(epochs, low, high, color=colour, alpha=0.2, linewidth=0)
+        default = ", ".join(f"{column}={value}" for column, value in
+                            zip(by, key if isinstance(key, tuple) else (key,)))
+        # The mean is solid while every run is still going, dashed once some have stopped.
+        complete = (group["n_seeds"] == group["n_seeds"].max()).to_numpy()
+        last_complete = int(np.flatnonzero(complete)[-1])
+        ax.plot(epochs[:last_complete + 1], mean[:last_complete + 1], "-", color=colour,
+                marker="o" if len(epochs) <= 20 else None, markersize=3,
+                label=labels.get(key, default))
+        if last_complete + 1 < len(epochs):
+            fewer_seeds = True
+            ax.plot(epochs[last_complete:], mean[last_complete:], "--", color=colour)
+    handles, texts = ax.get_legend_handles_labels()
+    spread_note = "min to max" if band == "minmax" else "mean ± 1 std"
+    handles.append(plt.Rectangle((0, 0), 1, 1, color="grey", alpha=0.2))
+    texts.append(f"band: {spread_note} over seeds")
+    if fewer_seeds:
+        handles.append(Line2D([], [], color="grey", linestyle="--"))
+        texts.append("dashed: some runs stopped early")
+    ax.legend(handles, texts, fontsize="small")
+    if log_epochs:
+        _log_epoch_axis(ax, float(curves["epoch"].min()), float(curves["epoch"].max()))
+    else:
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(ylabel or metric)
     return ax.figure
 
 

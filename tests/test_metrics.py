@@ -89,3 +89,25 @@ def test_aggregate_rejects_a_non_numeric_spread_column():
     runs = pd.DataFrame({"lr": [0.1], "seed": [0], "note": ["x"]})
     with pytest.raises(ValueError, match="not numeric result columns"):
         metrics.aggregate_over_seeds(runs, ["lr"], spread=["note"])
+
+
+def test_curves_of_runs_stopped_early_average_what_is_there():
+    # Seed 0 stopped early after 2 epochs; seed 1 ran all 4; "adam" has one 3-epoch run.
+    rows = [("sgd", 1, 1, 0.60), ("sgd", 1, 2, 0.70), ("sgd", 1, 3, 0.75), ("sgd", 1, 4, 0.80),
+            ("sgd", 0, 1, 0.40), ("sgd", 0, 2, 0.50),
+            ("adam", 0, 3, 0.90), ("adam", 0, 1, 0.70), ("adam", 0, 2, 0.80)]
+    curves = pd.DataFrame(rows, columns=["optimizer", "seed", "epoch", "val_acc"])
+    table = metrics.aggregate_curves(curves, ["optimizer"], ["val_acc"])
+
+    assert table["optimizer"].tolist() == ["sgd"] * 4 + ["adam"] * 3  # first appearance
+    assert table["epoch"].tolist() == [1, 2, 3, 4, 1, 2, 3]            # ascending within
+    sgd = table[table["optimizer"] == "sgd"].set_index("epoch")
+    assert sgd["n_seeds"].tolist() == [2, 2, 1, 1]
+    assert sgd.loc[1, "val_acc"] == pytest.approx(0.5)
+    assert sgd.loc[2, "val_acc_std"] == pytest.approx(np.std([0.7, 0.5], ddof=1))
+    assert (sgd.loc[1, "val_acc_min"], sgd.loc[1, "val_acc_max"]) == (0.4, 0.6)
+    # Past the early stop only seed 1 is left: its own value, and no spread.
+    assert sgd.loc[4, "val_acc"] == sgd.loc[4, "val_acc_min"] == sgd.loc[4, "val_acc_max"] == 0.8
+    assert np.isnan(sgd.loc[4, "val_acc_std"])
+    assert list(table.columns) == ["optimizer", "epoch", "val_acc", "val_acc_std",
+                                   "val_acc_min", "val_acc_max", "n_seeds"]

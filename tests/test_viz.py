@@ -9,6 +9,7 @@ matplotlib.use("Agg")  # before pyplot is imported anywhere: tests never open wi
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from matplotlib.axes import Axes
@@ -16,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from torch import nn
 
-from course_utils import viz
+from course_utils import metrics, viz
 from course_utils.train import History
 
 
@@ -378,3 +379,64 @@ def test_new_helpers_return_figures_without_showing(monkeypatch):
         viz.plot_example_grid(torch.rand(2, 1, 3, 3), [0, 1], [1, 1], CLASSES, correct=False),
     ]
     assert all(isinstance(fig, Figure) for fig in figures)
+
+
+# --- curves over seeds ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def seed_curves() -> pd.DataFrame:
+    """Two optimisers, two seeds; one SGD seed stopped early after 3 of 6 epochs."""
+    rows = []
+    for optimizer, offset in (("adam", 0.2), ("sgd", 0.0)):
+        for seed in (0, 1):
+            last = 3 if (optimizer, seed) == ("sgd", 1) else 6
+            rows += [{"optimizer": optimizer, "seed": seed, "epoch": epoch,
+                      "val_acc": offset + 0.1 * epoch + 0.02 * seed} for epoch in range(1, last + 1)]
+    return metrics.aggregate_curves(pd.DataFrame(rows), ["optimizer"], ["val_acc"])
+
+
+def test_seed_bands_draw_mean_lines_and_min_max_bands(seed_curves):
+    fig = viz.plot_seed_bands(seed_curves, "val_acc", "optimizer", scale=100,
+                              labels={"adam": "Adam (test 71 %)"}, ylabel="accuracy (%)")
+    ax = fig.axes[0]
+    adam = next(line for line in ax.lines if line.get_label() == "Adam (test 71 %)")
+    np.testing.assert_allclose(adam.get_ydata(), 100 * (0.2 + 0.1 * np.arange(1, 7) + 0.01))
+    assert adam.get_color() == viz.PALETTE[0]
+    # The band of Adam spans its two seeds: 0.02 apart at every epoch.
+    band = ax.collections[0].get_paths()[0].vertices
+    assert band[:, 1].max() == pytest.approx(100 * (0.2 + 0.6 + 0.02))
+    assert band[:, 1].min() == pytest.approx(100 * (0.2 + 0.1))
+    assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == "accuracy (%)"
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert legend[:2] == ["Adam (test 71 %)", "optimizer=sgd"]
+    assert "band: min to max over seeds" in legend
+
+
+def test_seed_bands_dash_the_mean_where_runs_stopped_early(seed_curves):
+    ax = viz.plot_seed_bands(seed_curves, "val_acc", "optimizer", band="std").axes[0]
+    sgd = [line for line in ax.lines if line.get_color() == viz.PALETTE[1]]
+    solid, dashed = sgd
+    assert solid.get_linestyle() == "-" and list(solid.get_xdata()) == [1, 2, 3]
+    assert dashed.get_linestyle() == "--" and list(dashed.get_xdata()) == [3, 4, 5, 6]
+    assert "dashed: some runs stopped early" in [t.get_text() for t in ax.get_legend().get_texts()]
+    # A std band: mean ± one sample standard deviation.
+    epoch_1 = seed_curves.iloc[0]
+    band = ax.collections[0].get_paths()[0].vertices
+    assert band[:, 1].min() == pytest.approx(epoch_1["val_acc"] - epoch_1["val_acc_std"])
+
+
+def test_seed_bands_on_a_log_epoch_axis_label_whole_epochs(seed_curves):
+    ax = viz.plot_seed_bands(seed_curves, "val_acc", ["optimizer"], log_epochs=True).axes[0]
+    assert ax.get_xscale() == "log" and ax.get_xlabel() == "epoch (log scale)"
+    assert list(ax.get_xticks()) == [1, 2, 3, 5]
+    fig = ax.figure
+    fig.canvas.draw()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "3", "5"]
+
+
+def test_seed_bands_explain_bad_input(seed_curves):
+    with pytest.raises(ValueError, match="band must be one of"):
+        viz.plot_seed_bands(seed_curves, "val_acc", "optimizer", band="iqr")
+    with pytest.raises(KeyError, match=r"lacks the columns \['val_loss'.*aggregate_curves"):
+        viz.plot_seed_bands(seed_curves, "val_loss", "optimizer")
