@@ -119,9 +119,10 @@ class ImageNetWeights:
 def _random_init(reason: str, verbose: bool) -> ImageNetWeights:
     if verbose:
         print(f"NOTICE: no ImageNet weights ({reason}). ResNet18 starts from RANDOM "
-              f"initialisation: the results below are not transfer learning. To use the "
-              f"pretrained weights, put {weights_path().name} ({WEIGHTS.url}) "
-              f"into {weights_path().parent}, or run once with internet access.")
+              f"initialisation: what follows shows an untrained network, and training it "
+              f"is not transfer learning. To use the pretrained weights, put "
+              f"{weights_path().name} ({WEIGHTS.url}) into {weights_path().parent}, "
+              f"or run once with internet access.")
     return ImageNetWeights(None, f"random-init ({reason})")
 
 
