@@ -210,9 +210,11 @@ _LOG_TICKS = (1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 300, 500, 1000, 2000, 5000)
 
 
 def _log_epoch_axis(ax: Axes, first: float, last: float) -> None:
-    """A log-scaled x axis labelled with whole epochs (1, 2, 5, 10...), not powers of 10."""
+    """A log-scaled x axis labelled with whole epochs (1, 2, 5, 10... and the first and
+    last), not with powers of 10."""
     ax.set_xscale("log")
-    ticks = [tick for tick in _LOG_TICKS if first <= tick <= last] or [first, last]
+    # The last epoch too, so that the end of training can be read off the axis.
+    ticks = sorted({tick for tick in _LOG_TICKS if first <= tick <= last} | {first, last})
     ax.set_xticks(ticks)
     ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.xaxis.set_minor_locator(NullLocator())
