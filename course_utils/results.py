@@ -100,10 +100,10 @@ def load_result(name: str, folder: str | Path = DEFAULT_FOLDER) -> dict:
 
     A missing file raises ``FileNotFoundError`` saying which notebook writes it.
 
-    >>> load_result("a2_best", folder="/no/such/folder")
+    >>> load_result("a2_best", folder="/no/such/folder")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    FileNotFoundError: /no/such/folder/a2_best.json not found: it is written by a2_t3_improving_the_network.ipynb; run that notebook first, in the same profile.
+    FileNotFoundError: /no/such/folder/a2_best.json not found: it is written by a2_t3_...
     """
     path = result_path(name, folder)
     if not path.is_file():
@@ -123,7 +123,8 @@ def _stale_reason(name: str, run: config.Run, folder: str | Path) -> str | None:
     if stored.get("profile") != run.profile.name:
         return f"{path} is from the {stored.get('profile')} profile, not {run.profile.name}"
     if stored.get("data_kind") != run.data.kind:
-        return f"{path} was trained on {stored.get('data_kind')} data, this run uses {run.data.kind}"
+        return (f"{path} was trained on {stored.get('data_kind')} data, this run uses "
+                f"{run.data.kind}")
     return None
 
 
@@ -138,10 +139,11 @@ def require_result(name: str, run: config.Run, folder: str | Path = DEFAULT_FOLD
     the error says what to do.
 
     >>> run = config.start_run(profile="smoke", quiet=True)
-    >>> require_result("a2_best", run, folder="/no/such/folder", notebook_dir="/nowhere")
+    >>> require_result("a2_best", run, folder="/no/such/folder",
+    ...                notebook_dir="/nowhere")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    FileNotFoundError: /no/such/folder/a2_best.json does not exist, and /nowhere/a2_t3_improving_the_network.ipynb, which writes it, is not there either: put the course's notebooks next to this one, or copy a2_best.json from a run of that notebook into /no/such/folder.
+    FileNotFoundError: /no/such/folder/a2_best.json does not exist, and /nowhere/a2_t3_...
     """
     reason = _stale_reason(name, run, folder)
     if reason is None:

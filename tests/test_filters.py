@@ -16,7 +16,8 @@ def test_each_filter_is_scaled_on_its_own_keeping_its_colours():
     for image, w in zip(images, weight):
         assert image.min() == pytest.approx(0) and image.max() == pytest.approx(1)
         # One scale for all three channels: the order of the weights is kept across colours.
-        assert np.array_equal(np.argsort(image.ravel()), np.argsort(w.permute(1, 2, 0).numpy().ravel()))
+        order = np.argsort(w.permute(1, 2, 0).numpy().ravel())
+        assert np.array_equal(np.argsort(image.ravel()), order)
 
 
 def test_constant_and_greyscale_filters():

@@ -47,7 +47,8 @@ def test_a_fit_history_round_trips(tmp_path, run):
 def test_plain_records_pick_the_lowest_validation_loss_and_store_nan_as_null(tmp_path, run):
     epochs = [{"epoch": 1, "val_loss": 0.8}, {"epoch": 2, "val_loss": 0.6},
               {"epoch": 3, "val_loss": 0.7}]
-    saved = results.load_result("r", results.save_result("r", epochs, {}, run, folder=tmp_path).parent)
+    results.save_result("r", epochs, {}, run, folder=tmp_path)
+    saved = results.load_result("r", tmp_path)
     assert saved["best_epoch"] == 2
     no_val = [{"epoch": 1, "val_loss": math.nan}, {"epoch": 2, "val_loss": math.nan}]
     path = results.save_result("n", no_val, {}, run, folder=tmp_path)
