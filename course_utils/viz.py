@@ -234,7 +234,8 @@ def plot_seed_bands(curves: pd.DataFrame, metric: str, by: str | Sequence[str], 
     an epoch than started (early stopping), the mean line turns dashed: it then rests on
     fewer seeds. ``log_epochs`` spreads the first epochs out, ``scale`` multiplies the
     values (100 for percent), and ``labels`` maps a configuration (a value, or a tuple
-    for several ``by`` columns) to its legend entry, for example with its test score.
+    for several ``by`` columns) to its legend entry, for example with its test score;
+    by default the entry is the value (or ``column=value, ...`` for several columns).
 
     >>> curves = pd.DataFrame({"opt": ["sgd"] * 3, "epoch": [1, 2, 3], "loss": [1.0, 0.6, 0.5],
     ...                        "loss_std": [0.1] * 3, "loss_min": [0.9, 0.5, 0.45],
@@ -269,8 +270,9 @@ def plot_seed_bands(curves: pd.DataFrame, metric: str, by: str | Sequence[str], 
             spread = group[f"{metric}_std"].to_numpy() * scale
             low, high = mean - spread, mean + spread
         ax.fill_between(epochs, low, high, color=colour, alpha=0.2, linewidth=0)
-        default = ", ".join(f"{column}={value}" for column, value in
-                            zip(by, key if isinstance(key, tuple) else (key,)))
+        # One configuration column: its value says it all; several: name each.
+        default = (str(key) if len(by) == 1 else
+                   ", ".join(f"{column}={value}" for column, value in zip(by, key)))
         # The mean is solid while every run is still going, dashed once some have stopped.
         complete = (group["n_seeds"] == group["n_seeds"].max()).to_numpy()
         last_complete = int(np.flatnonzero(complete)[-1])

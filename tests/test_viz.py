@@ -409,7 +409,7 @@ def test_seed_bands_draw_mean_lines_and_min_max_bands(seed_curves):
     assert band[:, 1].min() == pytest.approx(100 * (0.2 + 0.1))
     assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == "accuracy (%)"
     legend = [text.get_text() for text in ax.get_legend().get_texts()]
-    assert legend[:2] == ["Adam (test 71 %)", "optimizer=sgd"]
+    assert legend[:2] == ["Adam (test 71 %)", "sgd"]
     assert "band: min to max over seeds" in legend
 
 
