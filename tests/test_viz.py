@@ -392,7 +392,8 @@ def seed_curves() -> pd.DataFrame:
         for seed in (0, 1):
             last = 3 if (optimizer, seed) == ("sgd", 1) else 6
             rows += [{"optimizer": optimizer, "seed": seed, "epoch": epoch,
-                      "val_acc": offset + 0.1 * epoch + 0.02 * seed} for epoch in range(1, last + 1)]
+                      "val_acc": offset + 0.1 * epoch + 0.02 * seed}
+                     for epoch in range(1, last + 1)]
     return metrics.aggregate_curves(pd.DataFrame(rows), ["optimizer"], ["val_acc"])
 
 

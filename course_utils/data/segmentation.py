@@ -236,9 +236,9 @@ def load_segmentation(run: config.Run, size: int = 64, n_train: int = 2_000,
     the generated set and says so loudly.
 
     >>> run = config.start_run(dataset=PETS, profile="smoke", quiet=True)
-    >>> load_segmentation(run, size=32, n_train=8, n_test=4)
-    ... # doctest: +ELLIPSIS
-    SegmentationData('synthetic_blobs', train=(8, 3, 32, 32), test=(4, 3, 32, 32), source=embedded (smoke ...))
+    >>> data = load_segmentation(run, size=32, n_train=8, n_test=4)
+    >>> data.name, tuple(data.train_images.shape), data.source.kind
+    ('synthetic_blobs', (8, 3, 32, 32), 'embedded')
     """
     source = run.data
     if source.kind == "none":  # the run was started without naming the dataset
