@@ -69,12 +69,14 @@ PROFILES: dict[str, Profile] = {
 DATASET_HOSTS: dict[str, str] = {
     "mnist": "ossci-datasets.s3.amazonaws.com",
     "cifar10": "www.cs.toronto.edu",
+    "oxford_pet": "www.robots.ox.ac.uk",
 }
 
 # Files whose presence means a real dataset is already on disk.
 DATASET_MARKERS: dict[str, tuple[str, ...]] = {
     "mnist": ("MNIST/raw/train-images-idx3-ubyte", "MNIST/raw/train-images-idx3-ubyte.gz"),
     "cifar10": ("cifar-10-batches-py/data_batch_1", "cifar-10-python.tar.gz"),
+    "oxford_pet": ("oxford-iiit-pet/annotations/trimaps",),
 }
 
 

@@ -40,16 +40,13 @@ from torch.utils.data import DataLoader, TensorDataset
 from course_utils import config
 from course_utils.data.datasets import channel_stats, normalize_images
 from course_utils.data.loaders import Loaders, split_for_profile
-from course_utils.data.sources import DOWNLOAD_TIMEOUT, _socket_timeout
+from course_utils.data.sources import DOWNLOAD_TIMEOUT, socket_timeout
 from course_utils.data.synthetic import SYNTHETIC_SEED
 
 PETS = "oxford_pet"
 PET_FOLDER = "oxford-iiit-pet"
 # Trimap values of OxfordIIITPet's "segmentation" target.
 PET, BACKGROUND, BORDER = 1, 2, 3
-
-config.DATASET_HOSTS.setdefault(PETS, "www.robots.ox.ac.uk")
-config.DATASET_MARKERS.setdefault(PETS, (f"{PET_FOLDER}/annotations/trimaps",))
 
 
 @dataclass(eq=False)
@@ -217,7 +214,7 @@ def load_pets(root: Path | None = None, size: int = 64, download: bool = True) -
     torch.Size([3680, 3, 64, 64])
     """
     root = Path(root or config.data_dir())
-    with _socket_timeout(DOWNLOAD_TIMEOUT):
+    with socket_timeout(DOWNLOAD_TIMEOUT):
         train_images, train_masks = _pet_split(root, "trainval", size, download)
         test_images, test_masks = _pet_split(root, "test", size, download)
     return SegmentationData(train_images, train_masks, test_images, test_masks,

@@ -47,7 +47,14 @@ DOWNLOAD_TIMEOUT = 15.0
 
 
 @contextmanager
-def _socket_timeout(seconds: float) -> Iterator[None]:
+def socket_timeout(seconds: float) -> Iterator[None]:
+    """Give every socket opened inside the block a timeout of ``seconds``.
+
+    >>> import socket
+    >>> with socket_timeout(2.5):
+    ...     socket.getdefaulttimeout()
+    2.5
+    """
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(seconds)
     try:
@@ -77,7 +84,7 @@ def load_real(name: str, root: Path | None = None, download: bool = True) -> Ima
     _check_name(name)
     root = Path(root or config.data_dir())
     dataset_class = _TORCHVISION[name]
-    with _socket_timeout(DOWNLOAD_TIMEOUT):
+    with socket_timeout(DOWNLOAD_TIMEOUT):
         train = dataset_class(str(root), train=True, download=download)
         test = dataset_class(str(root), train=False, download=download)
     return ImageData(
