@@ -28,7 +28,7 @@ record, as for MNIST and CIFAR-10.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +40,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from course_utils import config
 from course_utils.data.datasets import channel_stats, normalize_images
 from course_utils.data.loaders import Loaders, split_for_profile
-from course_utils.data.sources import DOWNLOAD_TIMEOUT, socket_timeout
+from course_utils.data.sources import DOWNLOAD_TIMEOUT, real_or_substitute, socket_timeout
 from course_utils.data.synthetic import SYNTHETIC_SEED
 
 PETS = "oxford_pet"
@@ -237,24 +237,14 @@ def load_segmentation(run: config.Run, size: int = 64, n_train: int = 2_000,
     >>> data.name, tuple(data.train_images.shape), data.source.kind
     ('synthetic_blobs', (8, 3, 32, 32), 'embedded')
     """
-    source = run.data
-    if source.kind == "none":  # the run was started without naming the dataset
-        source = config.resolve_data_source(PETS, run.profile)
-    if source.kind == "real":
-        root = config.data_dir()
-        try:
-            return load_pets(root, size)
-        except (RuntimeError, OSError) as error:
-            advice = (f"OxfordIIITPet not found: expected {root / PET_FOLDER}/images/*.jpg and "
-                      f"{root / PET_FOLDER}/annotations/ (trimaps/*.png, trainval.txt, "
-                      f"test.txt), as unpacked from images.tar.gz and annotations.tar.gz; put "
-                      f"them there or go online.\nDownload failed: {str(error).strip()}")
-            if run.data_mode == "real":
-                raise FileNotFoundError(advice) from error
-            print("!" * 80, f"\nNOTICE: {advice}\nUsing the generated segmentation set "
-                  "instead.\n", "!" * 80, sep="")
-            source = config.DataSource("embedded", f"OFFLINE: {PETS} not loadable from {root}")
-    return replace(synthetic_segmentation(n_train, n_test, size), source=source)
+    return real_or_substitute(
+        PETS, run, load=lambda root: load_pets(root, size),
+        substitute=lambda: synthetic_segmentation(n_train, n_test, size),
+        expected=lambda root: f"OxfordIIITPet not found: expected {root / PET_FOLDER}/images/"
+                              f"*.jpg and {root / PET_FOLDER}/annotations/ (trimaps/*.png, "
+                              "trainval.txt, test.txt), as unpacked from images.tar.gz and "
+                              "annotations.tar.gz",
+        substitute_name="the generated segmentation set")
 
 
 class _NormalisedBatch:

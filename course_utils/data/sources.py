@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import functools
 import socket
-from collections.abc import Iterator
+from typing import Any, TypeVar
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +24,8 @@ import torchvision
 from course_utils import config
 from course_utils.data.datasets import CIFAR10_CLASSES, MNIST_CLASSES, ImageData
 from course_utils.data.synthetic import synthetic_cifar10
+
+Loaded = TypeVar("Loaded", bound=Any)  # a dataclass with a ``source`` field
 
 # --- real datasets via torchvision -----------------------------------------------------
 
@@ -161,21 +164,45 @@ def load_dataset(name: str, run: config.Run) -> ImageData:
     (4000, 'embedded')
     """
     _check_name(name)
+    path, note = _EXPECTED_FILES[name]
+    return real_or_substitute(
+        name, run, load=lambda root: load_real(name, root),
+        substitute=lambda: _substitute(name, run.profile),
+        expected=lambda root: f"{_TORCHVISION[name].__name__} not found: expected "
+                              f"{root / path}{note}",
+        substitute_name="the embedded substitute")
+
+
+def real_or_substitute(name: str, run: config.Run, load: Callable[[Path], Loaded],
+                       substitute: Callable[[], Loaded], expected: Callable[[Path], str],
+                       substitute_name: str) -> Loaded:
+    """The real dataset ``name`` when ``run.data`` says so and it loads, else the substitute.
+
+    ``load(root)`` reads (or downloads) the real data from the data folder; when it fails,
+    ``COURSE_DATA=real`` raises a ``FileNotFoundError`` whose message starts with
+    ``expected(root)`` (which files to put where), and ``auto`` prints that as a NOTICE and
+    returns ``substitute()``. The result's ``source`` says which one it is.
+
+    >>> run = config.start_run(profile="smoke", quiet=True)
+    >>> data = real_or_substitute("mnist", run, load=None, substitute=lambda: embedded_mnist(),
+    ...                           expected=str, substitute_name="digits")
+    >>> data.source.kind
+    'embedded'
+    """
     source = run.data
     if source.kind == "none":  # the run was started without naming a dataset
         source = config.resolve_data_source(name, run.profile)
     if source.kind == "real":
         root = config.data_dir()
         try:
-            return load_real(name, root)
+            return load(root)
         except (RuntimeError, OSError) as error:
-            path, note = _EXPECTED_FILES[name]
-            advice = (f"{_TORCHVISION[name].__name__} not found: expected {root / path}{note}; "
-                      f"put the files there or go online.\nDownload failed: {str(error).strip()}")
+            advice = (f"{expected(root)}; put the files there or go online.\n"
+                      f"Download failed: {str(error).strip()}")
             if run.data_mode == "real":
                 raise FileNotFoundError(advice) from error
-            print("!" * 80, f"\nNOTICE: {advice}\nUsing the embedded substitute instead.\n",
+            print("!" * 80, f"\nNOTICE: {advice}\nUsing {substitute_name} instead.\n",
                   "!" * 80, sep="")
             source = config.DataSource("embedded", f"OFFLINE: {name} not loadable from {root}")
-    return replace(_substitute(name, run.profile), source=source)
+    return replace(substitute(), source=source)
 
