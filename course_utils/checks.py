@@ -338,9 +338,9 @@ def check_channel_stats(mean: Any, std: Any, images: np.ndarray | torch.Tensor) 
     PASS check_channel_stats: mean [0.5] and std [0.5] agree with NumPy over 2 images
     """
     name = "check_channel_stats"
-    pixels = np.asarray(images, dtype=np.float64)
-    expected_mean = (pixels / 255).mean(axis=(0, 2, 3))
-    expected_std = (pixels / 255).std(axis=(0, 2, 3))
+    pixels = np.asarray(images, dtype=np.float64) / 255  # one float copy, reused below
+    expected_mean = pixels.mean(axis=(0, 2, 3))
+    expected_std = pixels.std(axis=(0, 2, 3))
     for label, got, expected in (("mean", mean, expected_mean), ("std", std, expected_std)):
         got = np.asarray(torch.as_tensor(got).detach().cpu(), dtype=np.float64).reshape(-1)
         if got.shape != expected.shape:
@@ -352,7 +352,7 @@ def check_channel_stats(mean: Any, std: Any, images: np.ndarray | torch.Tensor) 
         if np.allclose(got, expected * 255, rtol=1e-3):
             hint = " Your values are 255 times too big: divide the pixels by 255 first."
         elif label == "std":
-            per_image = (pixels / 255).std(axis=(2, 3)).mean(axis=0)
+            per_image = pixels.std(axis=(2, 3)).mean(axis=0)
             if np.allclose(got, per_image, atol=5e-5):
                 hint = (" That is the average of per-image stds; take the std over all pixels "
                         "of a channel at once.")
@@ -428,8 +428,9 @@ def check_training_loop(train_one_epoch: Callable[..., Any]) -> None:
         if not np.isclose(g, e, atol=1e-5):
             _fail(name, f"step {step}'s loss is {g:.5f}, expected {e:.5f}, though step 1 "
                         "agreed: did you forget optimizer.zero_grad(), so gradients add up?")
+    trained = student.state_dict()
     for key, value in reference.state_dict().items():
-        if not torch.allclose(student.state_dict()[key], value, atol=1e-6):
+        if not torch.allclose(trained[key], value, atol=1e-6):
             _fail(name, f"the losses agree but the weights {key!r} differ after the epoch: "
                         "call optimizer.step() exactly once per batch, after backward().")
     _passed(name, f"{len(expected)} step losses and the final weights equal train.fit's")

@@ -29,7 +29,7 @@ from torch import nn
 
 # Eval mode with every layer's own mode restored afterwards; shared with inspect's hooks.
 from course_utils.inspect import _eval_mode, _find_layers
-from course_utils.viz import SEQUENTIAL_CMAP
+from course_utils.viz import SEQUENTIAL_CMAP, displayable
 
 DEFAULT_ALPHA = 0.6
 
@@ -63,12 +63,11 @@ def scale_map(heat: torch.Tensor) -> torch.Tensor:
 
 def _photo_pixels(photo: torch.Tensor) -> np.ndarray:
     """A uint8 ``(3, H, W)`` or float ``(3, H, W)`` in [0, 1] photo as ``(H, W, 3)`` in [0, 1]."""
-    photo = torch.as_tensor(photo).detach().cpu()
+    photo = torch.as_tensor(photo)
     if photo.dim() != 3 or photo.shape[0] != 3:
         raise ValueError(f"The photo must be an RGB image (3, H, W), as load_photo returns "
                          f"it; got shape {tuple(photo.shape)}.")
-    pixels = photo.float() / 255 if photo.dtype == torch.uint8 else photo.float().clamp(0, 1)
-    return pixels.permute(1, 2, 0).numpy()
+    return displayable(photo)
 
 
 def overlay(photo: torch.Tensor, heat: torch.Tensor, alpha: float = DEFAULT_ALPHA,

@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import torch
+import torchvision
 from torch import nn
 from torchvision.models import ResNet18_Weights
 from torchvision.models.resnet import BasicBlock, ResNet
@@ -56,7 +57,7 @@ def weights_path() -> Path:
 
 def _architecture() -> ResNet:
     """ResNet18 as torchvision builds it, with its 1,000-class ImageNet head."""
-    return ResNet(BasicBlock, [2, 2, 2, 2])
+    return torchvision.models.resnet18(weights=None)
 
 
 def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:

@@ -116,6 +116,7 @@ class _Plan:
     data: ImageData
     train_idx: torch.Tensor
     val_idx: torch.Tensor
+    train_images: torch.Tensor  # data.train_images[train_idx], gathered once
     test_size: int | None
     mean: tuple[float, ...]
     std: tuple[float, ...]
@@ -175,7 +176,7 @@ def _fast_loaders(plan: _Plan, device: torch.device
                             shuffle=shuffle, augment=augment, seed=plan.seed,
                             resize=plan.resize, device=device)
 
-    train = loader(data.train_images[plan.train_idx], data.train_labels[plan.train_idx],
+    train = loader(plan.train_images, data.train_labels[plan.train_idx],
                    shuffle=True, augment=plan.augment)
     val = loader(data.train_images[plan.val_idx], data.train_labels[plan.val_idx])
     return train, val, loader(*plan.test_split())
@@ -232,10 +233,11 @@ def make_loaders(data: ImageData, profile: config.Profile, seed: int,
         raise ValueError("num_workers is for path='classic': the fast path makes its "
                          "batches on the device, without worker processes.")
     train_idx, val_idx = split_for_profile(len(data.train_labels), profile, seed)
+    train_images = data.train_images[train_idx]  # for the statistics and the fast path
     if mean is None:
-        mean, std = channel_stats(data.train_images[train_idx])
-    plan = _Plan(data, train_idx, val_idx, profile.test_size, tuple(mean), tuple(std),
-                 batch_size or profile.batch_size, seed, augment, resize)
+        mean, std = channel_stats(train_images)
+    plan = _Plan(data, train_idx, val_idx, train_images, profile.test_size, tuple(mean),
+                 tuple(std), batch_size or profile.batch_size, seed, augment, resize)
     device = torch.device(device) if device is not None else config.pick_device()
     if path == "classic":
         loaders = _classic_loaders(plan, num_workers, pin_memory=device.type == "cuda")

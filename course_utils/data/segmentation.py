@@ -20,7 +20,7 @@
   striped blobs are foreground and plain blobs are background clutter
   (:func:`synthetic_segmentation`), so colour alone does not find the foreground.
 
-Importing this module registers the Pet dataset with :mod:`course_utils.config`, so that
+:mod:`course_utils.config` knows the Pet dataset's host and files, so that
 ``start_run(dataset=PETS)`` decides between real and embedded data and says so in the run
 record, as for MNIST and CIFAR-10.
 """
@@ -280,7 +280,8 @@ def make_segmentation_loaders(data: SegmentationData, profile: config.Profile, s
     (torch.float32, (20, 1, 32, 32), torch.float32)
     """
     train_idx, val_idx = split_for_profile(len(data.train_images), profile, seed)
-    mean, std = channel_stats(data.train_images[train_idx])
+    train_images = data.train_images[train_idx]
+    mean, std = channel_stats(train_images)
     collate = _NormalisedBatch(mean, std)
     batch_size = batch_size or profile.batch_size
 
@@ -290,6 +291,6 @@ def make_segmentation_loaders(data: SegmentationData, profile: config.Profile, s
                           generator=generator, collate_fn=collate)
 
     test = slice(None, profile.test_size)
-    return Loaders(loader(data.train_images[train_idx], data.train_masks[train_idx], True),
+    return Loaders(loader(train_images, data.train_masks[train_idx], True),
                    loader(data.train_images[val_idx], data.train_masks[val_idx]),
                    loader(data.test_images[test], data.test_masks[test]), mean=mean, std=std)

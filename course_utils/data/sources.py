@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import socket
-from typing import Any, TypeVar
+from typing import TypeVar
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -25,7 +25,7 @@ from course_utils import config
 from course_utils.data.datasets import CIFAR10_CLASSES, MNIST_CLASSES, ImageData
 from course_utils.data.synthetic import synthetic_cifar10
 
-Loaded = TypeVar("Loaded", bound=Any)  # a dataclass with a ``source`` field
+Loaded = TypeVar("Loaded")  # a dataclass with a ``source`` field
 
 # --- real datasets via torchvision -----------------------------------------------------
 
