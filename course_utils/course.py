@@ -418,6 +418,19 @@ def text_outputs(outputs: Sequence[NotebookNode]) -> list[NotebookNode]:
     return kept
 
 
+def drop_run_metadata(nb: NotebookNode) -> NotebookNode:
+    """Remove what an execution leaves in metadata: widget state and cell timings.
+
+    >>> nb = nbformat.v4.new_notebook(metadata={"widgets": {}})
+    >>> "widgets" in drop_run_metadata(nb).metadata
+    False
+    """
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+    return nb
+
+
 def strip_outputs(nb: NotebookNode) -> NotebookNode:
     """Strip a notebook for committing, in place, and return it.
 
@@ -432,9 +445,8 @@ def strip_outputs(nb: NotebookNode) -> NotebookNode:
     >>> strip_outputs(nb).cells[0].outputs
     []
     """
-    nb.metadata.pop("widgets", None)
+    drop_run_metadata(nb)
     for cell in nb.cells:
-        cell.metadata.pop("execution", None)
         if cell.cell_type != "code":
             continue
         if is_checked(cell):

@@ -32,7 +32,7 @@ from IPython.core.inputtransformer2 import TransformerManager
 from nbconvert.preprocessors import ClearOutputPreprocessor
 from nbformat import NotebookNode
 
-from course_utils.course import find_notebooks
+from course_utils.course import drop_run_metadata, find_notebooks
 
 SOLUTION_BEGIN = "### BEGIN SOLUTION"
 SOLUTION_END = "### END SOLUTION"
@@ -136,9 +136,8 @@ def student_notebook(nb: NotebookNode, name: str = "notebook") -> NotebookNode:
     student = copy.deepcopy(nb)
     solution_clearer().preprocess(student, {})
     ClearOutputPreprocessor().preprocess(student, {})
-    student.metadata.pop("widgets", None)
+    drop_run_metadata(student)
     for index, (before, after) in enumerate(zip(nb.cells, student.cells)):
-        after.metadata.pop("execution", None)
         if after.cell_type == "code" and after.source != before.source:
             check_compiles(after.source, f"{name} cell {index}")
     nbformat.validate(student)

@@ -31,7 +31,6 @@ import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 import torch
 from cycler import cycler
 from matplotlib.axes import Axes
@@ -402,6 +401,8 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str],
     else:
         values, scale, vmax, kind = matrix, "count (examples)", None, "counts"
         fmt = "d" if np.issubdtype(matrix.dtype, np.integer) else ".3g"
+    import seaborn as sns  # here, not at import time: it pulls in scipy (~0.7 s)
+
     sns.heatmap(values, ax=ax, annot=k <= 15, fmt=fmt, cmap=SEQUENTIAL_CMAP, square=True,
                 vmin=0, vmax=vmax, xticklabels=class_names, yticklabels=class_names,
                 cbar_kws={"label": scale})
