@@ -161,11 +161,11 @@ def require_result(name: str, run: config.Run, folder: str | Path = DEFAULT_FOLD
     # Imported here: the notebook runner (nbclient, nbconvert) is needed only now.
     import nbformat
 
-    from course_utils import course
+    from course_utils.notebooks import execute_notebook, kernel_env
 
     nb = nbformat.read(notebook, as_version=4)
-    env = course.kernel_env({"COURSE_PROFILE": run.profile.name, "COURSE_LIVE_PLOT": "0"})
-    error = course.execute_notebook(nb, notebook.parent, PRODUCER_CELL_TIMEOUT, env)
+    env = kernel_env({"COURSE_PROFILE": run.profile.name, "COURSE_LIVE_PLOT": "0"})
+    error = execute_notebook(nb, notebook.parent, PRODUCER_CELL_TIMEOUT, env)
     if error is not None:
         raise RuntimeError(f"{notebook} failed ({error}), so there is no {name!r} result to "
                            f"compare with. Open and run that notebook to see the failing cell.")

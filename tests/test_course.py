@@ -9,8 +9,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from course_utils import course
-from course_utils.course import CHECK_TAG, find_run_record, parse_record_line, strip_outputs
+from course_utils.instructor import cli
+from course_utils.instructor.notebook_io import CHECK_TAG, find_run_record, parse_record_line
+from course_utils.instructor.refresh import strip_outputs
 
 RECORD = ("RUN RECORD | profile=quick | data=embedded (OFFLINE: mnist not in /x/data and not "
           "downloadable) | device=cpu | seed=0 | torch=2.14.1 | torchvision=0.29.1 | "
@@ -56,7 +57,7 @@ def test_run_builds_gallery_and_reports_failure(notebooks: Path, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("COURSE_PROFILE", raising=False)
     out = tmp_path / "build"
-    code = course.main(["run", str(notebooks), "--out", str(out), "--timeout", "120"])
+    code = cli.main(["run", str(notebooks), "--out", str(out), "--timeout", "120"])
     printed = capsys.readouterr().out
     assert code != 0
 
@@ -91,7 +92,7 @@ def test_run_builds_gallery_and_reports_failure(notebooks: Path, tmp_path: Path,
 
 
 def test_run_without_notebooks_fails(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert course.main(["run", str(tmp_path), "--out", str(tmp_path / "build")]) == 2
+    assert cli.main(["run", str(tmp_path), "--out", str(tmp_path / "build")]) == 2
     assert "no notebooks" in capsys.readouterr().err
 
 
@@ -105,7 +106,7 @@ def test_refresh_keeps_checked_text_only_and_spares_broken_notebooks(
     bad = write(tmp_path / "b.ipynb", new_code_cell("1 / 0"))
     bad_before = bad.read_bytes()
 
-    assert course.main(["refresh", str(tmp_path), "--timeout", "120"]) == 1
+    assert cli.main(["refresh", str(tmp_path), "--timeout", "120"]) == 1
     assert "1 refreshed, 1 failed" in capsys.readouterr().out
     assert bad.read_bytes() == bad_before
 

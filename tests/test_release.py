@@ -10,9 +10,10 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course_utils import course
-from course_utils.course import REFRESH_ENV, execute_notebook, kernel_env
-from course_utils.release import (PACKAGE, SOLUTION_BEGIN, SOLUTION_END, ReleaseError,
+from course_utils.instructor import cli
+from course_utils.instructor.refresh import REFRESH_ENV
+from course_utils.notebooks import execute_notebook, kernel_env
+from course_utils.instructor.release import (PACKAGE, SOLUTION_BEGIN, SOLUTION_END, ReleaseError,
                                   build_release, student_notebook)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,7 +164,7 @@ def test_release_replaces_only_an_earlier_release(tmp_path: Path) -> None:
     nbformat.write(new_notebook(cells=[new_code_cell(f"{SOLUTION_BEGIN}\nx = 1\n{SOLUTION_END}")]),
                    source / "one.ipynb")
     out = tmp_path / "student"
-    assert course.main(["release", str(source), "--out", str(out)]) == 0
+    assert cli.main(["release", str(source), "--out", str(out)]) == 0
     (out / "stale.txt").write_text("from an earlier release")
     assert build_release(source, out) == [("one.ipynb", 1)]
     assert not (out / "stale.txt").exists()
@@ -171,5 +172,5 @@ def test_release_replaces_only_an_earlier_release(tmp_path: Path) -> None:
     elsewhere = tmp_path / "precious"
     elsewhere.mkdir()
     (elsewhere / "keep.txt").write_text("not a release")
-    assert course.main(["release", str(source), "--out", str(elsewhere)]) == 1
+    assert cli.main(["release", str(source), "--out", str(elsewhere)]) == 1
     assert (elsewhere / "keep.txt").exists()

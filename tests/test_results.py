@@ -10,7 +10,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils import config, course, results, train
+from course_utils import config, notebooks, results, train
 
 
 @pytest.fixture
@@ -87,19 +87,19 @@ def test_a_result_from_another_profile_is_made_again(toy_producer, run, monkeypa
         results.save_result("toy", [{"epoch": 1, "val_loss": 0.5}], {"acc": 0.5}, run,
                             folder=folder)
 
-    monkeypatch.setattr(course, "execute_notebook", fake_execute)
+    monkeypatch.setattr(notebooks, "execute_notebook", fake_execute)
     loaded = results.require_result("toy", run, folder=folder, notebook_dir=toy_producer)
     assert ran == ["smoke"] and loaded["profile"] == "smoke"
     assert "is from the quick profile, not smoke" in capsys.readouterr().out
 
 
 def test_a_failing_or_missing_producer_fails_clearly(toy_producer, run, monkeypatch, tmp_path):
-    monkeypatch.setattr(course, "execute_notebook",
+    monkeypatch.setattr(notebooks, "execute_notebook",
                         lambda *args, **kwargs: "NotImplementedError: fill in the model")
     with pytest.raises(RuntimeError, match="toy.ipynb failed .NotImplementedError"):
         results.require_result("toy", run, folder=toy_producer / "results",
                                notebook_dir=toy_producer)
-    monkeypatch.setattr(course, "execute_notebook", lambda *args, **kwargs: None)
+    monkeypatch.setattr(notebooks, "execute_notebook", lambda *args, **kwargs: None)
     with pytest.raises(RuntimeError, match="does it call results.save_result"):
         results.require_result("toy", run, folder=toy_producer / "results",
                                notebook_dir=toy_producer)

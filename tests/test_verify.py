@@ -16,9 +16,11 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course_utils import course, verify
-from course_utils.course import CHECK_TAG, REFRESH_ENV, execute_notebook, kernel_env
-from course_utils.verify import (ERROR, INVALID, MEMORY, MISMATCH, RESULT_TAG, TIMEOUT,
+from course_utils.instructor import cli, verify
+from course_utils.instructor.notebook_io import CHECK_TAG, is_checked
+from course_utils.instructor.refresh import REFRESH_ENV
+from course_utils.notebooks import execute_notebook, kernel_env
+from course_utils.instructor.verify import (ERROR, INVALID, MEMORY, MISMATCH, RESULT_TAG, TIMEOUT,
                                  VERIFIED, Limits, Verdict, verify_all)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,7 +112,7 @@ def test_real_notebook_genuine_passes_and_hand_edit_fails(tmp_path: Path) -> Non
     assert execute_notebook(nb, source.parent, 600, kernel_env(REFRESH_ENV)) is None
     genuine = submission(tmp_path, "genuine.ipynb", nb)
     index = next(i for i, cell in enumerate(nb.cells)
-                 if course.is_checked(cell) and cell.outputs
+                 if is_checked(cell) and cell.outputs
                  and cell.outputs[0].output_type == "stream")
     first, *rest = nb.cells[index].outputs[0].text.split("\n", 1)
     nb.cells[index].outputs[0].text = "\n".join([first + " (edited)", *rest])
@@ -212,7 +214,7 @@ def test_cli_grades_good_submissions_next_to_broken_files(executed: nbformat.Not
     missing = tmp_path / "missing.ipynb"
     out = tmp_path / "grades" / "gradebook.csv"
 
-    code = course.main(["verify", str(truncated), str(folder), str(text), str(failing),
+    code = cli.main(["verify", str(truncated), str(folder), str(text), str(failing),
                         str(missing), "--out", str(out), "-j", "2", "--memory-mb", "1024"])
 
     assert code == 1

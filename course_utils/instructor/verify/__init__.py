@@ -26,7 +26,7 @@ The sandbox stops accidents and careless code (endless loops, runaway memory, fi
 written anywhere, downloads); it runs as the same user, so it is no security boundary
 against a deliberate attack.
 
-``python -m course_utils.verify`` is the worker that runs inside the sandbox.
+``python -m course_utils.instructor.verify`` is the worker that runs inside the sandbox.
 """
 
 from __future__ import annotations
@@ -59,14 +59,14 @@ import nbformat
 from nbformat import NotebookNode
 from nbformat.reader import NotJSONError
 
-from course_utils.course import (MISSING, describe_error, execute_notebook, find_notebooks,
-                                 format_duration, format_table, is_checked, output_text,
-                                 short_error)
+from course_utils.instructor.notebook_io import (MISSING, find_notebooks, format_duration,
+                                                 format_table, is_checked, output_text)
+from course_utils.notebooks import describe_error, execute_notebook, short_error
 
 RESULT_TAG = "result"
 VERIFIED, MISMATCH, ERROR, TIMEOUT, MEMORY, INVALID = (
     "verified", "MISMATCH", "ERROR", "TIMEOUT", "MEMORY", "INVALID")
-SANITIZE_CFG = Path(__file__).resolve().parent.parent / "tests" / "sanitize.cfg"
+SANITIZE_CFG = Path(__file__).resolve().parents[3] / "tests" / "sanitize.cfg"
 # Run a command in new user, network and PID namespaces: no network but a loopback
 # interface, and killing `unshare` kills every process the submission started.
 ISOLATION = ("unshare", "--user", "--map-root-user", "--net", "--pid", "--fork",
@@ -174,7 +174,7 @@ def read_submission(path: Path) -> NotebookNode:
     >>> read_submission(Path("no-such-file.ipynb"))
     Traceback (most recent call last):
     ...
-    course_utils.verify.InvalidSubmission: cannot read the file (No such file or directory)
+    course_utils.instructor.verify.InvalidSubmission: cannot read the file (No such file or directory)
     """
     try:
         nb = nbformat.read(path, as_version=4)
@@ -442,7 +442,7 @@ def run_sandboxed(path: Path, limits: Limits) -> Execution:
         notebook = work / "submission.ipynb"
         shutil.copyfile(path, notebook)
         isolation = isolation_prefix()
-        command = [*isolation, sys.executable, "-m", "course_utils.verify",
+        command = [*isolation, sys.executable, "-m", "course_utils.instructor.verify",
                    str(notebook), str(results), "--cell-timeout", str(limits.cell_timeout),
                    "--memory-mb", str(limits.memory_mb)]
         if isolation:
@@ -755,10 +755,10 @@ def bring_up_loopback() -> None:
 def worker(argv: Sequence[str] | None = None) -> int:
     """Re-execute one notebook inside the sandbox; write what happened to a folder.
 
-    Run by :func:`run_sandboxed` as ``python -m course_utils.verify NOTEBOOK RESULTS``
+    Run by :func:`run_sandboxed` as ``python -m course_utils.instructor.verify NOTEBOOK RESULTS``
     in the sandbox's working folder and environment.
     """
-    parser = argparse.ArgumentParser(prog="python -m course_utils.verify")
+    parser = argparse.ArgumentParser(prog="python -m course_utils.instructor.verify")
     parser.add_argument("notebook", type=Path)
     parser.add_argument("results", type=Path)
     parser.add_argument("--cell-timeout", type=int, required=True)

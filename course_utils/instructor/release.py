@@ -32,13 +32,13 @@ from IPython.core.inputtransformer2 import TransformerManager
 from nbconvert.preprocessors import ClearOutputPreprocessor
 from nbformat import NotebookNode
 
-from course_utils.course import drop_run_metadata, find_notebooks
+from course_utils.instructor.notebook_io import drop_run_metadata, find_notebooks
 
 SOLUTION_BEGIN = "### BEGIN SOLUTION"
 SOLUTION_END = "### END SOLUTION"
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError"
 # The repository root: the helper package and the files that install it live here.
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "course_utils"
 # Copied next to the package so that `pip install -e .` works in the release.
 RELEASE_FILES = ("README.md", "pyproject.toml", "constraints.txt", "environment.yml",
@@ -104,7 +104,7 @@ def check_compiles(source: str, where: str) -> None:
     >>> check_compiles("x = {\\n    raise NotImplementedError\\n}", "cell 3")
     Traceback (most recent call last):
     ...
-    course_utils.release.ReleaseError: cell 3: the stub does not compile (invalid syntax, \
+    course_utils.instructor.release.ReleaseError: cell 3: the stub does not compile (invalid syntax, \
 line 2); put the solution markers around whole statements
     """
     try:

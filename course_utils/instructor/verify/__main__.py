@@ -1,0 +1,7 @@
+"""``python -m course_utils.instructor.verify``: the worker inside the sandbox."""
+
+import sys
+
+from course_utils.instructor.verify import worker
+
+sys.exit(worker())
