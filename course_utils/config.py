@@ -238,7 +238,7 @@ class Run:
     data_mode: str
     generator: torch.Generator = field(compare=False, repr=False)
     # Where a pretrained model's weights come from, for notebooks that use one
-    # (see course_utils.transfer): "imagenet (...)" or "random-init (...)".
+    # (see course_utils.models.transfer): "imagenet (...)" or "random-init (...)".
     weights: str | None = None
 
     @property
@@ -267,7 +267,7 @@ def start_run(dataset: str | None = None, seed: int = 0, profile: str | None = N
 
     ``profile`` and ``data`` default to ``$COURSE_PROFILE`` and ``$COURSE_DATA``.
     ``weights`` says where a pretrained model's weights come from (for example
-    ``course_utils.transfer.imagenet_weights().description``); the record shows it.
+    ``course_utils.models.transfer.imagenet_weights().description``); the record shows it.
 
     >>> run = start_run(profile="smoke", quiet=True)
     >>> run.profile.name, run.data.kind

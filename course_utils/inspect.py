@@ -59,7 +59,7 @@ def _is_leaf(module: nn.Module) -> bool:
 
 
 @contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
+def eval_mode(model: nn.Module) -> Iterator[None]:
     """Eval mode and no gradients inside the block; every layer's own mode restored after.
 
     Each layer gets its own mode back, not the model's: a fine-tuned network may
@@ -115,7 +115,7 @@ def layer_table(model: nn.Module, input_size: Sequence[int], device: torch.devic
             handles.append(module.register_forward_pre_hook(before))
             handles.append(module.register_forward_hook(after))
     try:
-        with _eval_mode(model):
+        with eval_mode(model):
             model(torch.zeros(*input_size, device=device, dtype=dtype))
     except RuntimeError as error:
         raise ShapeMismatchError(_describe_failure(trace, model, error)) from error
@@ -166,7 +166,7 @@ def conv_layer_names(model: nn.Module) -> list[str]:
             if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d))]
 
 
-def _find_layers(model: nn.Module, layer_names: Sequence[str]) -> dict[str, nn.Module]:
+def find_layers(model: nn.Module, layer_names: Sequence[str]) -> dict[str, nn.Module]:
     """The modules called ``layer_names``; a KeyError lists the names that exist."""
     modules = dict(model.named_modules())
     unknown = [name for name in layer_names if name not in modules]
@@ -205,10 +205,10 @@ def capture_activations(model: nn.Module, layer_names: str | Sequence[str],
         return record
 
     handles = [module.register_forward_hook(recorder(name))
-               for name, module in _find_layers(model, names).items()]
+               for name, module in find_layers(model, names).items()]
     device = next(model.parameters(), torch.empty(0)).device
     try:
-        with _eval_mode(model):
+        with eval_mode(model):
             model(inputs.to(device))
     finally:
         # A hook left behind would keep recording (and holding memory) on every later call.

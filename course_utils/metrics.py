@@ -1,4 +1,4 @@
-"""Scores computed from predictions: accuracy, the confusion matrix, seed aggregates.
+"""Scores computed from predictions: accuracy, the confusion matrix, mask F1 and IoU, seed aggregates.
 
 Everything takes plain labels, so it works the same on a NumPy array, a list or a
 tensor, and on the output of :func:`course_utils.train.predict`::
@@ -149,3 +149,69 @@ def aggregate_curves(curves: pd.DataFrame, by: Sequence[str], columns: Sequence[
     rank = table.groupby(by, sort=False, dropna=False).ngroup()
     return (table.assign(_rank=rank).sort_values(["_rank", epoch_column], kind="stable")
             .drop(columns="_rank").reset_index(drop=True))
+
+
+# ------------------------------------------------------- binary segmentation masks
+# Both scores count pixels over everything they are given (all images pooled), like
+# sklearn.metrics.f1_score and jaccard_score on the flattened masks. IoU = F1 / (2 - F1),
+# so the two always rank models the same way.
+
+
+def as_binary_mask(values: Labels, name: str) -> np.ndarray:
+    """``values`` as a flat boolean array, after checking that it holds only 0 and 1.
+
+    >>> as_binary_mask([[0, 1], [1, 1]], "masks").tolist()
+    [False, True, True, True]
+    """
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    array = np.asarray(values)
+    if array.dtype != bool:
+        if array.size and not np.isin(array, (0, 1)).all():
+            raise ValueError(f"{name} must be a binary mask of 0s and 1s; found values from "
+                             f"{array.min():g} to {array.max():g}. Logits or probabilities? "
+                             "Threshold them first: logits > 0 or probabilities > 0.5.")
+        array = array.astype(bool)
+    return array.reshape(-1)
+
+
+def confusion_counts(predictions: Labels, masks: Labels) -> tuple[int, int, int]:
+    """Count true positives, false positives and false negatives, pixel by pixel.
+
+    >>> confusion_counts([[1, 1], [0, 0]], [[1, 0], [1, 0]])
+    (1, 1, 1)
+    """
+    predicted, true = as_binary_mask(predictions, "predictions"), as_binary_mask(masks, "masks")
+    if predicted.shape != true.shape:
+        raise ValueError(f"predictions and masks differ in size: {predicted.size} and "
+                         f"{true.size} pixels.")
+    return (int(np.sum(predicted & true)), int(np.sum(predicted & ~true)),
+            int(np.sum(~predicted & true)))
+
+
+def f1_score(predictions: Labels, masks: Labels, zero_division: float = 1.0) -> float:
+    """F1 score (Dice coefficient) of binary ``predictions`` against true ``masks``.
+
+    Any shapes with the same number of pixels; tensors, arrays or nested lists of 0/1
+    or bools. When neither has a foreground pixel the score is ``zero_division``
+    (1.0: nothing to find, nothing found).
+
+    >>> f1_score([[1, 1], [0, 0]], [[1, 0], [1, 0]])
+    0.5
+    """
+    tp, fp, fn = confusion_counts(predictions, masks)
+    denominator = 2 * tp + fp + fn
+    return 2 * tp / denominator if denominator else float(zero_division)
+
+
+def iou_score(predictions: Labels, masks: Labels, zero_division: float = 1.0) -> float:
+    """Intersection over union (Jaccard index) of binary ``predictions`` and ``masks``.
+
+    Same inputs and empty-mask convention as :func:`f1_score`.
+
+    >>> round(iou_score([[1, 1], [0, 0]], [[1, 0], [1, 0]]), 4)
+    0.3333
+    """
+    tp, fp, fn = confusion_counts(predictions, masks)
+    denominator = tp + fp + fn
+    return tp / denominator if denominator else float(zero_division)

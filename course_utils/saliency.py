@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 # Eval mode with every layer's own mode restored afterwards; shared with inspect's hooks.
-from course_utils.inspect import _eval_mode, _find_layers
+from course_utils.inspect import eval_mode, find_layers
 from course_utils.viz import SEQUENTIAL_CMAP, displayable
 
 DEFAULT_ALPHA = 0.6
@@ -146,12 +146,12 @@ def grad_cam(model: nn.Module, layer: str, image: torch.Tensor,
         image = image[0]
     if image.dim() != 3:
         raise ValueError(f"grad_cam takes one image (C, H, W); got shape {tuple(image.shape)}.")
-    module = _find_layers(model, [layer])[layer]
+    module = find_layers(model, [layer])[layer]
     captured: list[torch.Tensor] = []
     handle = module.register_forward_hook(lambda mod, args, output: captured.append(output))
     device = next(model.parameters(), torch.empty(0)).device
     try:
-        with _eval_mode(model), torch.enable_grad():
+        with eval_mode(model), torch.enable_grad():
             # An input that needs a gradient keeps the graph alive even when every
             # parameter is frozen.
             inputs = image[None].to(device).detach().requires_grad_(True)

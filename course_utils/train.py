@@ -2,7 +2,7 @@
 
 ``fit`` is the loop students write by hand in Assignment 2, plus the bookkeeping around
 it: a :class:`History`, early stopping with best-model restore, checkpoints, progress
-bars and a live plot::
+bars, and callbacks (a live plot of the learning curves, for one)::
 
     from course_utils import train
     history = train.fit(model, train_loader, val_loader, epochs=10, patience=3)
@@ -14,8 +14,9 @@ Nothing is lost when training goes wrong: a NaN loss stops training with a warni
 Ctrl-C stops it with a message; either way the model gets its best weights back and
 ``fit`` returns the history recorded so far.
 
-``COURSE_LIVE_PLOT=0`` turns the live plot into one static figure at the end; the
-notebook tests set it so that an executed notebook holds a single, final figure.
+The trainer draws nothing itself: plots subscribe as callbacks
+(``fit(..., callbacks=[viz.LiveLearningCurves()])``), so this module never imports
+:mod:`course_utils.viz`.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
@@ -36,7 +37,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from course_utils import config, metrics, viz
+from course_utils import config, metrics
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 # A score of a whole validation pass: (outputs, targets), both on the CPU, to a number.
@@ -101,6 +102,23 @@ class History:
     def steps_frame(self) -> pd.DataFrame:
         """Return one row per optimiser step, with the columns :data:`STEP_COLUMNS`."""
         return pd.DataFrame(self.steps, columns=list(STEP_COLUMNS))
+
+
+@runtime_checkable
+class EpochCallback(Protocol):
+    """What :func:`fit` tells a callback: each finished epoch, then the end of training.
+
+    >>> class Count:
+    ...     def __init__(self): self.epochs = 0
+    ...     def on_epoch_end(self, history): self.epochs += 1
+    ...     def on_train_end(self, history): pass
+    >>> isinstance(Count(), EpochCallback)
+    True
+    """
+
+    def on_epoch_end(self, history: History) -> None: ...
+
+    def on_train_end(self, history: History) -> None: ...
 
 
 class _NonFiniteLoss(Exception):
@@ -350,45 +368,6 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> dict:
     return checkpoint
 
 
-def _in_jupyter_kernel() -> bool:
-    """Whether this runs in a Jupyter kernel (JupyterLab, Colab, nbval), not a script."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and "IPKernelApp" in shell.config
-
-
-class _LivePlot:
-    """Learning curves redrawn in place each epoch in Jupyter, else drawn once at the end."""
-
-    def __init__(self, wanted: bool) -> None:
-        self.wanted = wanted
-        self.live = (wanted and _in_jupyter_kernel()
-                     and os.environ.get("COURSE_LIVE_PLOT", "1") != "0")
-        self.handle = None
-
-    def update(self, history: History) -> None:
-        if not self.live:
-            return
-        # Imported here because it is only needed inside a kernel, where it is loaded.
-        from IPython.display import display
-
-        fig = viz.plot_learning_curves(history)
-        if self.handle is None:
-            self.handle = display(fig, display_id=True)
-        else:
-            self.handle.update(fig)
-        # Closed, or the inline backend would show it once more when the cell ends.
-        plt.close(fig)
-
-    def finish(self, history: History) -> None:
-        if self.wanted and not self.live:
-            viz.plot_learning_curves(history)
-            plt.show()
-
-
 def _improves(val_loss: float | None, best_val_loss: float | None, min_delta: float) -> bool:
     """Whether an epoch beats the best so far by more than ``min_delta``.
 
@@ -413,7 +392,8 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
         optimizer: torch.optim.Optimizer | None = None, loss_fn: LossFn | None = None,
         epochs: int = 10, patience: int | None = None, min_delta: float = 0.0,
         device: torch.device | str | None = None, log_every: int = 50,
-        checkpoint_dir: str | Path | None = None, live_plot: bool = False,
+        checkpoint_dir: str | Path | None = None,
+        callbacks: Sequence[EpochCallback] = (),
         progress: bool = True, val_metrics: Mapping[str, MetricFn] | None = None) -> History:
     """Train ``model`` for up to ``epochs`` epochs and return its :class:`History`.
 
@@ -431,8 +411,10 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
       steps (``progress=False`` hides it).
     - ``checkpoint_dir``: ``best.pt`` is saved when the validation loss improves and
       ``last.pt`` after every epoch; read them with :func:`load_checkpoint`.
-    - ``live_plot=True`` redraws the learning curves after every epoch in Jupyter, or
-      draws them once at the end in a script or with ``COURSE_LIVE_PLOT=0``.
+    - ``callbacks``: objects with ``on_epoch_end(history)`` and ``on_train_end(history)``
+      (see :class:`EpochCallback`), told after every epoch and once at the end; for
+      example :class:`course_utils.viz.LiveLearningCurves`, which redraws the learning
+      curves after every epoch in Jupyter.
     - ``val_metrics`` maps names to functions ``metric(outputs, targets) -> float``,
       called after each epoch with every output and target of the validation pass (on
       the CPU); ``{"f1": ...}`` adds a ``val_f1`` column to the history. Early stopping
@@ -470,7 +452,6 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
 
     history = History(stop_reason="completed")
     best_state = _cpu_copy(model)  # until an epoch finishes, the best is where we started
-    plot = _LivePlot(live_plot)
     try:
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
@@ -498,7 +479,8 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
                     _save_checkpoint(folder / "best.pt", best_state, epoch, val_loss)
             if folder is not None:
                 _save_checkpoint(folder / "last.pt", model.state_dict(), epoch, val_loss)
-            plot.update(history)
+            for callback in callbacks:
+                callback.on_epoch_end(history)
 
             if patience is not None and epoch - history.best_epoch >= patience:
                 history.stop_reason = (f"early stopping: no val_loss improvement > {min_delta:g} "
@@ -518,5 +500,6 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
             print(f"fit: {history.stop_reason}. {_restore_note(history)}")
 
     model.load_state_dict(best_state)
-    plot.finish(history)
+    for callback in callbacks:
+        callback.on_train_end(history)
     return history

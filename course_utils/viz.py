@@ -24,6 +24,7 @@ configuration with a min/max or ±std band, optionally on a log-scaled epoch axi
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -34,14 +35,16 @@ import pandas as pd
 import torch
 from cycler import cycler
 from matplotlib.axes import Axes
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure, SubFigure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, NullLocator, ScalarFormatter
 from torch import nn
 
-from course_utils.metrics import Labels
+from course_utils.metrics import Labels, as_binary_mask, f1_score
 
-if TYPE_CHECKING:  # train imports viz, so importing train here at runtime would be circular
+if TYPE_CHECKING:  # for the type hints only: plots never import the trainer at run time
     from course_utils.train import History
 
 # Okabe & Ito (2008), "Color Universal Design": eight colours that stay distinct for the
@@ -610,3 +613,128 @@ def plot_example_grid(images: ImageLike, labels: Labels, predictions: Labels,
         ax.set_axis_off()  # fewer examples than panels: leave the rest blank
     fig.suptitle(f"{kind} examples: {min(n, len(found))} of {len(found)}")
     return fig
+
+
+# ------------------------------------------------------------------ mask overlays
+
+
+# Overlay colours (Okabe-Ito): hits, false alarms and misses stay distinct for the common
+# kinds of colour blindness.
+HIT_COLOR, FALSE_ALARM_COLOR, MISS_COLOR = PALETTE[2], PALETTE[3], PALETTE[5]
+MASK_COLOR = PALETTE[1]
+
+
+def _paint(pixels: np.ndarray, where: np.ndarray, colour: str, alpha: float) -> np.ndarray:
+    """Blend ``colour`` into an ``(H, W, 3)`` image at the pixels where ``where`` is True."""
+    painted = pixels.copy()
+    painted[where] = (1 - alpha) * painted[where] + alpha * np.array(to_rgb(colour))
+    return painted
+
+
+def _show(pixels: np.ndarray, ax: plt.Axes, title: str) -> None:
+    """Draw an ``(H, W, 3)`` image in [0, 1] with :func:`course_utils.show_image`."""
+    show_image(torch.from_numpy(pixels).permute(2, 0, 1), ax, title=title)
+
+
+def plot_mask_overlay(images: torch.Tensor | np.ndarray, masks: Labels,
+                      predictions: Labels | None = None, n: int = 6, alpha: float = 0.55,
+                      mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                      title: str | None = None) -> Figure:
+    """Show the first ``n`` images with their masks painted over them.
+
+    ``images`` are ``(N, C, H, W)`` (``mean``/``std`` undo a normalisation, see
+    :func:`course_utils.show_image`); ``masks`` and ``predictions`` are binary,
+    ``(N, H, W)`` or ``(N, 1, H, W)``. The top row shows each image with its true mask;
+    with ``predictions``, the second row shows the prediction: hits, false alarms
+    and misses in three colours, titled with that image's F1.
+
+    >>> images, masks = torch.rand(2, 3, 8, 8), torch.zeros(2, 1, 8, 8)
+    >>> masks[:, :, 2:6, 2:6] = 1
+    >>> fig = plot_mask_overlay(images, masks, predictions=masks, n=2)
+    >>> fig.axes[2].get_title()
+    'prediction, F1 1.00'
+    >>> plt.close(fig)
+    """
+    n = min(n, len(images))
+    size = tuple(images.shape[-2:])
+    true_masks = torch.as_tensor(masks)[:n].reshape(n, *size)
+    predicted_masks = (None if predictions is None
+                       else torch.as_tensor(predictions)[:n].reshape(n, *size))
+    rows = 1 if predictions is None else 2
+    fig, axes = plt.subplots(rows, n, figsize=(1.9 * n, 2.1 * rows + 0.5), squeeze=False,
+                             layout="constrained")
+    for column in range(n):
+        pixels = displayable(images[column], mean, std)
+        if pixels.ndim == 2:  # grayscale: make room for coloured paint
+            pixels = np.repeat(pixels[..., None], 3, axis=2)
+        true = as_binary_mask(true_masks[column], "masks").reshape(size)
+        _show(_paint(pixels, true, MASK_COLOR, alpha), axes[0, column], "true mask")
+        if predicted_masks is None:
+            continue
+        predicted = as_binary_mask(predicted_masks[column], "predictions").reshape(size)
+        painted = pixels
+        for where, colour in ((predicted & true, HIT_COLOR),
+                              (predicted & ~true, FALSE_ALARM_COLOR),
+                              (~predicted & true, MISS_COLOR)):
+            painted = _paint(painted, where, colour, alpha)
+        _show(painted, axes[1, column], f"prediction, F1 {f1_score(predicted, true):.2f}")
+    handles = [Patch(color=MASK_COLOR, label="true mask")]
+    if predictions is not None:
+        handles += [Patch(color=HIT_COLOR, label="hit (true positive)"),
+                    Patch(color=FALSE_ALARM_COLOR, label="false alarm (false positive)"),
+                    Patch(color=MISS_COLOR, label="miss (false negative)")]
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+# ---------------------------------------------------------------- live learning curves
+
+
+def _in_jupyter_kernel() -> bool:
+    """Whether this runs in a Jupyter kernel (JupyterLab, Colab, nbval), not a script."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and "IPKernelApp" in shell.config
+
+
+class LiveLearningCurves:
+    """A :func:`course_utils.train.fit` callback: learning curves redrawn after each epoch.
+
+    In Jupyter the figure is updated in place after every epoch; in a script, or with
+    ``COURSE_LIVE_PLOT=0`` (set by the notebook tests and ``course run``, so that an
+    executed notebook holds one final figure), it is drawn once when training ends.
+
+    >>> from course_utils import train
+    >>> isinstance(LiveLearningCurves(), train.EpochCallback)
+    True
+    """
+
+    def __init__(self) -> None:
+        self.live = _in_jupyter_kernel() and os.environ.get("COURSE_LIVE_PLOT", "1") != "0"
+        self.handle = None
+
+    def on_epoch_end(self, history: History) -> None:
+        """Redraw the curves in place (in a live Jupyter kernel only)."""
+        if not self.live:
+            return
+        # Imported here because it is only needed inside a kernel, where it is loaded.
+        from IPython.display import display
+
+        fig = plot_learning_curves(history)
+        if self.handle is None:
+            self.handle = display(fig, display_id=True)
+        else:
+            self.handle.update(fig)
+        # Closed, or the inline backend would show it once more when the cell ends.
+        plt.close(fig)
+
+    def on_train_end(self, history: History) -> None:
+        """Draw the final curves once, where they were not drawn live."""
+        if not self.live:
+            plot_learning_curves(history)
+            plt.show()

@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import saliency, transfer
+from course_utils import saliency
+from course_utils.models import transfer
 
 SIZE = 16
 HALF = SIZE // 2

@@ -14,8 +14,8 @@ import torchvision
 from matplotlib.colors import to_rgb
 from PIL import Image
 
-from course_utils import config, segmentation
-from course_utils.data import segmentation as seg_data
+from course_utils import config, metrics, viz
+from course_utils.data import segmentation
 
 
 @pytest.fixture(autouse=True)
@@ -34,38 +34,38 @@ def test_f1_and_iou_agree_with_sklearn_on_random_masks(seed, foreground):
     # Predictions that agree with the masks at most pixels, as a real model's would.
     predictions = np.where(rng.random(masks.shape) < 0.8, masks, rng.random(masks.shape) < 0.5)
     flat_true, flat_pred = masks.ravel(), predictions.ravel()
-    assert segmentation.f1_score(predictions, masks) == pytest.approx(
+    assert metrics.f1_score(predictions, masks) == pytest.approx(
         sklearn.metrics.f1_score(flat_true, flat_pred))
-    assert segmentation.iou_score(predictions, masks) == pytest.approx(
+    assert metrics.iou_score(predictions, masks) == pytest.approx(
         sklearn.metrics.jaccard_score(flat_true, flat_pred))
     # Tensors of 0.0/1.0 (as BCE targets are) give the same scores as bool arrays.
     as_floats = torch.from_numpy(predictions).float(), torch.from_numpy(masks).float()
-    assert segmentation.f1_score(*as_floats) == segmentation.f1_score(predictions, masks)
+    assert metrics.f1_score(*as_floats) == metrics.f1_score(predictions, masks)
 
 
 def test_iou_follows_from_f1():
     rng = np.random.default_rng(1)
     masks, predictions = rng.random((2, 50, 50)) < 0.4
-    f1 = segmentation.f1_score(predictions, masks)
-    assert segmentation.iou_score(predictions, masks) == pytest.approx(f1 / (2 - f1))
+    f1 = metrics.f1_score(predictions, masks)
+    assert metrics.iou_score(predictions, masks) == pytest.approx(f1 / (2 - f1))
 
 
 def test_empty_masks_follow_the_zero_division_convention():
     empty = np.zeros((3, 8, 8), dtype=bool)
-    assert segmentation.f1_score(empty, empty) == 1.0
-    assert segmentation.iou_score(empty, empty, zero_division=0.0) == 0.0
-    assert segmentation.f1_score(empty, empty, zero_division=0.0) == pytest.approx(
+    assert metrics.f1_score(empty, empty) == 1.0
+    assert metrics.iou_score(empty, empty, zero_division=0.0) == 0.0
+    assert metrics.f1_score(empty, empty, zero_division=0.0) == pytest.approx(
         sklearn.metrics.f1_score(empty.ravel(), empty.ravel(), zero_division=0.0))
     # A missed foreground is a score of 0, not a division by zero.
     full = ~empty
-    assert segmentation.f1_score(empty, full) == 0.0
+    assert metrics.f1_score(empty, full) == 0.0
 
 
 def test_bad_masks_are_explained():
     with pytest.raises(ValueError, match="Logits or probabilities.*logits > 0"):
-        segmentation.f1_score(torch.tensor([-1.5, 2.0]), torch.tensor([0, 1]))
+        metrics.f1_score(torch.tensor([-1.5, 2.0]), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="differ in size: 4 and 6 pixels"):
-        segmentation.iou_score(np.ones((2, 2)), np.ones((2, 3)))
+        metrics.iou_score(np.ones((2, 2)), np.ones((2, 3)))
 
 
 # --- overlay figure ------------------------------------------------------------------------
@@ -76,15 +76,15 @@ def test_overlay_paints_hits_false_alarms_and_misses():
     masks[:, :, :3] = 1                      # top half is foreground
     predictions = torch.zeros(3, 6, 6)
     predictions[:, :, :3] = 1                # left half predicted
-    fig = segmentation.plot_mask_overlay(images, masks, predictions, n=2, alpha=1.0)
+    fig = viz.plot_mask_overlay(images, masks, predictions, n=2, alpha=1.0)
 
     assert len(fig.axes) == 4  # two images, two rows
     top, bottom = fig.axes[0], fig.axes[2]
     assert top.get_title() == "true mask"
     painted = bottom.images[0].get_array()
-    assert np.allclose(painted[0, 0], to_rgb(segmentation.HIT_COLOR))          # top left
-    assert np.allclose(painted[5, 0], to_rgb(segmentation.FALSE_ALARM_COLOR))  # bottom left
-    assert np.allclose(painted[0, 5], to_rgb(segmentation.MISS_COLOR))         # top right
+    assert np.allclose(painted[0, 0], to_rgb(viz.HIT_COLOR))          # top left
+    assert np.allclose(painted[5, 0], to_rgb(viz.FALSE_ALARM_COLOR))  # bottom left
+    assert np.allclose(painted[0, 5], to_rgb(viz.MISS_COLOR))         # top right
     assert np.allclose(painted[5, 5], 0)                                      # true negative
     assert bottom.get_title() == "prediction, F1 0.50"
     labels = [text.get_text() for text in fig.legends[0].get_texts()]
@@ -93,7 +93,7 @@ def test_overlay_paints_hits_false_alarms_and_misses():
 
 def test_overlay_without_predictions_shows_one_row_of_grayscale_images():
     images = torch.rand(2, 1, 5, 5)
-    fig = segmentation.plot_mask_overlay(images, torch.ones(2, 5, 5), n=4, title="data")
+    fig = viz.plot_mask_overlay(images, torch.ones(2, 5, 5), n=4, title="data")
     assert len(fig.axes) == 2 and fig.get_suptitle() == "data"
     assert fig.axes[0].images[0].get_array().shape == (5, 5, 3)
 
@@ -102,16 +102,16 @@ def test_overlay_without_predictions_shows_one_row_of_grayscale_images():
 
 
 def test_generated_set_is_deterministic_by_seed():
-    a = seg_data.synthetic_segmentation(12, 4, size=30, seed=3)
-    b = seg_data.synthetic_segmentation.__wrapped__(12, 4, size=30, seed=3)  # not the cache
-    c = seg_data.synthetic_segmentation(12, 4, size=30, seed=4)
+    a = segmentation.synthetic_segmentation(12, 4, size=30, seed=3)
+    b = segmentation.synthetic_segmentation.__wrapped__(12, 4, size=30, seed=3)  # not the cache
+    c = segmentation.synthetic_segmentation(12, 4, size=30, seed=4)
     assert torch.equal(a.train_images, b.train_images) and torch.equal(a.test_masks, b.test_masks)
     assert not torch.equal(a.train_images, c.train_images)
     assert a.train_images.shape == (12, 3, 30, 30) and a.train_masks.shape == (12, 1, 30, 30)
 
 
 def test_generated_foreground_is_the_striped_blobs():
-    data = seg_data.synthetic_segmentation(200, 10, size=48)
+    data = segmentation.synthetic_segmentation(200, 10, size=48)
     images, masks = data.train_images.float() / 255, data.train_masks.bool()[:, 0]
     # Every image has some foreground and some background.
     assert (masks.flatten(1).any(1)).all() and (~masks).flatten(1).any(1).all()
@@ -123,25 +123,25 @@ def test_generated_foreground_is_the_striped_blobs():
 
 
 def test_segmentation_loaders_follow_the_profile_and_seed():
-    data = seg_data.synthetic_segmentation(300, 40, size=32)
+    data = segmentation.synthetic_segmentation(300, 40, size=32)
     profile = config.PROFILES["smoke"]
-    loaders = seg_data.make_segmentation_loaders(data, profile, seed=1, batch_size=50)
+    loaders = segmentation.make_segmentation_loaders(data, profile, seed=1, batch_size=50)
     assert loaders.sizes == {"train": 172, "val": 128, "test": 40}
     images = torch.cat([x for x, _ in loaders.train])
     assert images.mean(dim=(0, 2, 3)).abs().max() < 1e-4  # normalised by the train subset
     masks = torch.cat([y for _, y in loaders.val])
     assert masks.dtype == torch.float32 and set(masks.unique().tolist()) <= {0.0, 1.0}
-    again = seg_data.make_segmentation_loaders(data, profile, seed=1, batch_size=50)
+    again = segmentation.make_segmentation_loaders(data, profile, seed=1, batch_size=50)
     assert torch.equal(next(iter(again.train))[1], next(iter(
-        seg_data.make_segmentation_loaders(data, profile, seed=1, batch_size=50).train))[1])
+        segmentation.make_segmentation_loaders(data, profile, seed=1, batch_size=50).train))[1])
     assert not torch.equal(next(iter(again.val))[1], next(iter(
-        seg_data.make_segmentation_loaders(data, profile, seed=2, batch_size=50).val))[1])
+        segmentation.make_segmentation_loaders(data, profile, seed=2, batch_size=50).val))[1])
 
 
 def test_segmentation_data_rejects_non_binary_masks():
-    data = seg_data.synthetic_segmentation(4, 2, size=16)
+    data = segmentation.synthetic_segmentation(4, 2, size=16)
     with pytest.raises(ValueError, match="train_masks must be uint8 0/1"):
-        seg_data.SegmentationData(data.train_images, data.train_masks * 2, data.test_images,
+        segmentation.SegmentationData(data.train_images, data.train_masks * 2, data.test_images,
                                   data.test_masks, data.source, "bad")
 
 
@@ -149,19 +149,19 @@ def test_segmentation_data_rejects_non_binary_masks():
 
 def test_trimap_to_foreground():
     trimap = np.array([[1, 2], [3, 2]])
-    assert seg_data.pet_foreground(trimap).tolist() == [[1, 0], [1, 0]]
+    assert segmentation.pet_foreground(trimap).tolist() == [[1, 0], [1, 0]]
     with pytest.raises(ValueError, match=r"found \[0, 7\].*nearest"):
-        seg_data.pet_foreground(np.array([[0, 1], [7, 2]]))
+        segmentation.pet_foreground(np.array([[0, 1], [7, 2]]))
 
 
 def fake_pets(root, trainval=("Abyssinian_1", "beagle_2", "pug_3"), test=("Bombay_4", "boxer_5")):
     """A tiny Oxford-IIIT Pet in torchvision's layout: left 3/5 of each photo is the pet."""
-    base = root / seg_data.PET_FOLDER
+    base = root / segmentation.PET_FOLDER
     (base / "images").mkdir(parents=True)
     (base / "annotations" / "trimaps").mkdir(parents=True)
-    trimap = np.full((30, 40), seg_data.BACKGROUND, dtype=np.uint8)
-    trimap[:, :24] = seg_data.PET
-    trimap[:, 22:24] = seg_data.BORDER
+    trimap = np.full((30, 40), segmentation.BACKGROUND, dtype=np.uint8)
+    trimap[:, :24] = segmentation.PET
+    trimap[:, 22:24] = segmentation.BORDER
     for split, names in (("trainval", trainval), ("test", test)):
         lines = []
         for k, name in enumerate(names):
@@ -175,9 +175,9 @@ def fake_pets(root, trainval=("Abyssinian_1", "beagle_2", "pug_3"), test=("Bomba
 
 
 def test_pets_load_from_a_local_copy_as_binary_masks(tmp_path):
-    pets = seg_data.load_pets(fake_pets(tmp_path), size=20, download=False)
+    pets = segmentation.load_pets(fake_pets(tmp_path), size=20, download=False)
     assert pets.train_images.shape == (3, 3, 20, 20) and pets.test_masks.shape == (2, 1, 20, 20)
-    assert pets.source.kind == "real" and pets.name == seg_data.PETS
+    assert pets.source.kind == "real" and pets.name == segmentation.PETS
     # 24 of 40 columns are pet or border: 12 of 20 after resizing.
     expected = torch.zeros(20, 20, dtype=torch.uint8)
     expected[:, :12] = 1
@@ -198,28 +198,28 @@ def pet_dir(monkeypatch, tmp_path):
 
 def test_a_local_copy_is_used_by_start_run(pet_dir):
     fake_pets(pet_dir)
-    run = config.start_run(dataset=seg_data.PETS, profile="quick", data="auto", quiet=True)
+    run = config.start_run(dataset=segmentation.PETS, profile="quick", data="auto", quiet=True)
     assert run.data.kind == "real" and "cached" in run.data.reason
-    assert seg_data.load_segmentation(run, size=16).train_images.shape == (3, 3, 16, 16)
+    assert segmentation.load_segmentation(run, size=16).train_images.shape == (3, 3, 16, 16)
 
 
 def test_real_mode_without_files_names_the_folder(pet_dir):
-    run = config.start_run(dataset=seg_data.PETS, profile="quick", data="real", quiet=True)
+    run = config.start_run(dataset=segmentation.PETS, profile="quick", data="real", quiet=True)
     with pytest.raises(FileNotFoundError, match="OxfordIIITPet not found") as error:
-        seg_data.load_segmentation(run)
+        segmentation.load_segmentation(run)
     message = str(error.value)
-    assert str(pet_dir / seg_data.PET_FOLDER) in message and "trainval.txt" in message
+    assert str(pet_dir / segmentation.PET_FOLDER) in message and "trainval.txt" in message
 
 
 def test_auto_mode_falls_back_to_the_generated_set_loudly(pet_dir, capsys):
     run = config.start_run(profile="quick", data="auto", quiet=True).with_data(
         config.DataSource("real", "pretend the network is up"))
-    data = seg_data.load_segmentation(run, size=24, n_train=6, n_test=2)
+    data = segmentation.load_segmentation(run, size=24, n_train=6, n_test=2)
     assert data.name == "synthetic_blobs" and data.source.reason.startswith("OFFLINE")
     assert "NOTICE" in capsys.readouterr().out
 
 
 def test_smoke_always_uses_the_generated_set(pet_dir):
     fake_pets(pet_dir)
-    run = config.start_run(dataset=seg_data.PETS, profile="smoke", quiet=True)
-    assert seg_data.load_segmentation(run, size=16, n_train=4, n_test=2).source.kind == "embedded"
+    run = config.start_run(dataset=segmentation.PETS, profile="smoke", quiet=True)
+    assert segmentation.load_segmentation(run, size=16, n_train=4, n_test=2).source.kind == "embedded"

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils import train
+from course_utils import train, viz
 
 torch.set_num_threads(1)
 
@@ -374,13 +374,13 @@ def test_progress_bar_shows_loss_and_can_be_hidden(model, loaders, capsys):
 
 def test_live_plot_is_static_outside_jupyter(model, loaders, monkeypatch):
     shown = []
-    monkeypatch.setattr(train.plt, "show", lambda: shown.append(train.plt.gcf()))
+    monkeypatch.setattr(viz.plt, "show", lambda: shown.append(viz.plt.gcf()))
 
-    fit(model, *loaders, epochs=2, live_plot=True)
+    fit(model, *loaders, epochs=2, callbacks=[viz.LiveLearningCurves()])
 
     assert len(shown) == 1
     assert len(shown[0].axes) == 2
-    train.plt.close("all")
+    viz.plt.close("all")
 
 
 class FakeDisplayHandle:
@@ -396,21 +396,21 @@ def test_live_plot_in_jupyter_updates_one_figure(model, loaders, monkeypatch, en
     handle = FakeDisplayHandle()
     displayed, shown = [], []
     monkeypatch.setenv("COURSE_LIVE_PLOT", env)
-    monkeypatch.setattr(train, "_in_jupyter_kernel", lambda: True)
+    monkeypatch.setattr(viz, "_in_jupyter_kernel", lambda: True)
     monkeypatch.setattr("IPython.display.display",
                         lambda figure, display_id: displayed.append(figure) or handle)
-    monkeypatch.setattr(train.plt, "show", lambda: shown.append(True))
-    open_before = train.plt.get_fignums()
+    monkeypatch.setattr(viz.plt, "show", lambda: shown.append(True))
+    open_before = viz.plt.get_fignums()
 
-    fit(model, *loaders, epochs=3, live_plot=True)
+    fit(model, *loaders, epochs=3, callbacks=[viz.LiveLearningCurves()])
 
     if env == "1":  # one display, updated in place after epochs 2 and 3; no extra figure
         assert (len(displayed), handle.updates, len(shown)) == (1, 2, 0)
         # Each drawn figure was closed after display, or Jupyter would show it again.
-        assert train.plt.get_fignums() == open_before
+        assert viz.plt.get_fignums() == open_before
     else:  # COURSE_LIVE_PLOT=0 (nbval, make run): one static figure at the end
         assert (len(displayed), len(shown)) == (0, 1)
-    train.plt.close("all")
+    viz.plt.close("all")
 
 
 def test_history_best_is_the_best_epoch_record():

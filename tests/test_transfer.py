@@ -7,7 +7,8 @@ import pytest
 import torch
 import torchvision
 
-from course_utils import config, transfer
+from course_utils import config
+from course_utils.models import transfer
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,10 @@
-"""course_utils.unet: output size for any input size, the four variants, bad settings."""
+"""course_utils.models.unet: output size for any input size, the four variants, bad settings."""
 
 import pytest
 import torch
 from torch import nn
 
-from course_utils.unet import UNet
+from course_utils.models import UNet
 
 VARIANTS = [(upsampling, activation) for upsampling in ("transpose", "nearest")
             for activation in ("relu", "elu")]

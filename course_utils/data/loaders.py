@@ -198,7 +198,7 @@ def make_loaders(data: ImageData, profile: config.Profile, seed: int,
     gives the same batches. ``resize`` scales every image to ``resize x resize``
     pixels, after augmentation: for a pretrained network, pass it with the network's
     own ``mean`` and ``std`` (for ImageNet models, those in
-    :mod:`course_utils.transfer`).
+    :mod:`course_utils.models.transfer`).
 
     - ``path="fast"``: :class:`TensorLoader` objects with the images on ``device``
       (default :func:`course_utils.config.pick_device`), batches made and augmented there.

@@ -3,7 +3,7 @@ predicts one logit per pixel (Ronneberger et al., 2015, with padded convolutions
 
 ::
 
-    from course_utils.unet import UNet
+    from course_utils.models import UNet
     model = UNet(depth=3, base_width=16, upsampling="nearest", activation="elu")
     logits = model(images)  # (N, 1, H, W) for images (N, 3, H, W), any H, W
 
