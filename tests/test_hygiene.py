@@ -103,11 +103,17 @@ def test_no_error_outputs(path: Path, nb: nbformat.NotebookNode) -> None:
 
 
 @notebook_param
-def test_first_code_cell_is_parameters(path: Path, nb: nbformat.NotebookNode) -> None:
+def test_first_code_cells_install_then_parameters(path: Path, nb: nbformat.NotebookNode) -> None:
+    """The first code cell installs course_utils where it is missing (Colab); the second
+    holds the run settings, tagged for papermill."""
     cells = code_cells(nb)
-    assert cells, "the notebook has no code cells"
-    index, first = cells[0]
-    assert "parameters" in tags(first), f"first code cell ({index}) is not tagged 'parameters'"
+    assert len(cells) >= 2, "the notebook has fewer than two code cells"
+    (first_index, first), (second_index, second) = cells[:2]
+    assert "install" in tags(first), f"first code cell ({first_index}) is not tagged 'install'"
+    assert 'importlib.util.find_spec("course_utils") is None' in first.source
+    assert "pip" in first.source and "--upgrade" not in first.source.replace("No --upgrade", "")
+    assert "parameters" in tags(second), (
+        f"second code cell ({second_index}) is not tagged 'parameters'")
 
 
 @notebook_param
