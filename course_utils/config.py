@@ -23,8 +23,10 @@ import os
 import platform
 import random
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -259,6 +261,97 @@ class Run:
     def with_data(self, data: DataSource) -> "Run":
         """Return a copy with another data source (used when real data fails to load)."""
         return replace(self, data=data)
+
+    def seeds(self, count: int) -> tuple[int, ...]:
+        """``count`` consecutive seeds starting at this run's seed, for repeated runs.
+
+        >>> start_run(profile="smoke", seed=7, quiet=True).seeds(3)
+        (7, 8, 9)
+        """
+        if count < 1:
+            raise ValueError(f"count is a number of seeds and must be at least 1, got {count}.")
+        return tuple(range(self.seed, self.seed + count))
+
+    def settings(self, **per_profile: Mapping[str, Any]) -> "Settings":
+        """Pick this run's notebook settings from one mapping per profile, by name.
+
+        Every profile (``smoke``, ``quick``, ``full``) must be given, with the same
+        names in each, so that a notebook cannot forget one. The result reads by
+        attribute (``settings.epochs``) and prints as a table of all the profiles,
+        with this run's marked, for the top of the notebook.
+
+        >>> run = start_run(profile="smoke", quiet=True)
+        >>> settings = run.settings(smoke={"epochs": 1, "images": 512},
+        ...                         quick={"epochs": 5, "images": 8_000},
+        ...                         full={"epochs": 10, "images": None})
+        >>> settings.epochs, settings.images
+        (1, 512)
+        >>> run.settings(smoke={"epochs": 1}, quick={"epochs": 5})
+        Traceback (most recent call last):
+        ...
+        ValueError: settings for the profiles full are missing; give smoke=, quick= and full=.
+        """
+        return Settings(self.profile.name, per_profile)
+
+
+class Settings:
+    """One profile's notebook settings, chosen by :meth:`Run.settings`.
+
+    ``None`` as a value means "everything" (all images, no limit) and prints as ``all``.
+    """
+
+    def __init__(self, profile: str, per_profile: Mapping[str, Mapping[str, Any]]) -> None:
+        missing = [name for name in PROFILES if name not in per_profile]
+        unknown = sorted(set(per_profile) - set(PROFILES))
+        if missing:
+            raise ValueError(f"settings for the profiles {', '.join(missing)} are missing; "
+                             "give smoke=, quick= and full=.")
+        if unknown:
+            raise ValueError(f"unknown profiles {unknown}; the profiles are {list(PROFILES)}.")
+        names = list(per_profile[profile])
+        for name, values in per_profile.items():
+            if list(values) != names:
+                raise ValueError(f"the {name} settings have {list(values)}, but the {profile} "
+                                 f"settings have {names}: give every profile the same names.")
+        self._profile = profile
+        self._per_profile = {name: dict(per_profile[name]) for name in PROFILES}
+        self._values = self._per_profile[profile]
+
+    def __getattr__(self, name: str) -> Any:
+        values = self.__dict__.get("_values", {})
+        if name in values:
+            return values[name]
+        raise AttributeError(f"no setting {name!r}; the settings are {list(values)}.")
+
+    def as_dict(self) -> dict[str, Any]:
+        """This profile's settings as a plain dict.
+
+        >>> Settings("quick", {p: {"epochs": i} for i, p in enumerate(PROFILES)}).as_dict()
+        {'epochs': 1}
+        """
+        return dict(self._values)
+
+    def __repr__(self) -> str:
+        """All profiles side by side, this run's marked with ``*``.
+
+        >>> Settings("quick", {"smoke": {"epochs": 1}, "quick": {"epochs": 5},
+        ...                    "full": {"epochs": 10}})
+        setting  smoke  quick*  full
+        epochs   1      5       10
+        """
+        def show(value: Any) -> str:
+            if value is None:
+                return "all"
+            if isinstance(value, (tuple, list)):
+                return ", ".join(map(show, value))
+            return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+        header = ["setting", *(f"{p}*" if p == self._profile else p for p in PROFILES)]
+        rows = [[name, *(show(self._per_profile[p][name]) for p in PROFILES)]
+                for name in self._values]
+        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+        return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+                         for row in [header, *rows])
 
 
 def start_run(dataset: str | None = None, seed: int = 0, profile: str | None = None,

@@ -106,3 +106,30 @@ def test_run_record_is_one_line_with_everything(monkeypatch, capsys):
                  f"torch={torch.__version__}", "torchvision="):
         assert part in out[0]
     assert out[1].startswith("NOTICE: using the embedded substitute for mnist")
+
+
+def test_run_seeds_count_from_the_run_seed() -> None:
+    run = config.start_run(profile="smoke", seed=3, quiet=True)
+    assert run.seeds(1) == (3,)
+    assert run.seeds(3) == (3, 4, 5)
+    with pytest.raises(ValueError, match="at least 1"):
+        run.seeds(0)
+
+
+def test_settings_pick_the_run_profile_and_reject_gaps() -> None:
+    run = config.start_run(profile="smoke", quiet=True)
+    per_profile = {"smoke": {"epochs": 1, "images": 500},
+                   "quick": {"epochs": 5, "images": 8_000},
+                   "full": {"epochs": 10, "images": None}}
+    settings = run.settings(**per_profile)
+    assert (settings.epochs, settings.images) == (1, 500)
+    assert settings.as_dict() == {"epochs": 1, "images": 500}
+    table = repr(settings)
+    assert table.splitlines()[0].split() == ["setting", "smoke*", "quick", "full"]
+    assert "8,000" in table and "all" in table
+    with pytest.raises(AttributeError, match="no setting 'epoch'"):
+        settings.epoch
+    with pytest.raises(ValueError, match="full are missing"):
+        run.settings(smoke=per_profile["smoke"], quick=per_profile["quick"])
+    with pytest.raises(ValueError, match="same names"):
+        run.settings(**{**per_profile, "full": {"epochs": 10}})
