@@ -17,6 +17,10 @@ from nbformat import NotebookNode
 CHECK_TAG = "nbval-check-output"
 RECORD_PREFIX = "RUN RECORD"
 MISSING = "-"
+# Cells tagged "result" print a notebook's key results as `name: value` lines; the
+# gallery and the gradebook show them.
+RESULT_TAG = "result"
+RESULT_LINE = re.compile(r"^([A-Za-z_][\w.-]*):[ \t]*(\S.*?)\s*$", re.MULTILINE)
 
 
 def find_notebooks(folder: Path) -> list[Path]:
@@ -167,3 +171,22 @@ def end_progress() -> None:
     """Clear the in-place progress line on a terminal."""
     if sys.stdout.isatty():
         print("\r\033[K", end="", flush=True)
+
+
+def key_results(nb: NotebookNode) -> dict[str, str]:
+    """Return the ``name: value`` lines that cells tagged ``result`` printed.
+
+    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+    ...     metadata={"tags": ["result"]}, outputs=[nbformat.v4.new_output(
+    ...         "stream", text="test_accuracy: 0.91\\nnot a result line\\nepochs: 5\\n")])])
+    >>> key_results(nb)
+    {'test_accuracy': '0.91', 'epochs': '5'}
+    """
+    results: dict[str, str] = {}
+    for cell in nb.cells:
+        if cell.cell_type != "code" or RESULT_TAG not in cell.metadata.get("tags", []):
+            continue
+        for output in cell.outputs:
+            if output.output_type == "stream" and output.name == "stdout":
+                results.update(RESULT_LINE.findall(output_text(output)))
+    return results

@@ -59,11 +59,11 @@ import nbformat
 from nbformat import NotebookNode
 from nbformat.reader import NotJSONError
 
-from course_utils.instructor.notebook_io import (MISSING, find_notebooks, format_duration,
-                                                 format_table, is_checked, output_text)
+from course_utils.instructor.notebook_io import (MISSING, RESULT_TAG, find_notebooks,
+                                                 format_duration, format_table, is_checked,
+                                                 key_results, output_text)
 from course_utils.notebooks import describe_error, execute_notebook, short_error
 
-RESULT_TAG = "result"
 VERIFIED, MISMATCH, ERROR, TIMEOUT, MEMORY, INVALID = (
     "verified", "MISMATCH", "ERROR", "TIMEOUT", "MEMORY", "INVALID")
 SANITIZE_CFG = Path(__file__).resolve().parents[3] / "tests" / "sanitize.cfg"
@@ -75,7 +75,6 @@ MAX_DIFF_LINES = 6
 ERROR_WIDTH = 100  # characters of an error message in a note (PyTorch's run long)
 # Seconds a worker gets after SIGTERM to shut its kernel down before everything is killed.
 STOP_GRACE_S = 15
-RESULT_LINE = re.compile(r"^([A-Za-z_][\w.-]*):[ \t]*(\S.*?)\s*$", re.MULTILINE)
 # How a memory limit shows up: Python's MemoryError, or PyTorch's and NumPy's messages.
 OUT_OF_MEMORY = re.compile(r"^MemoryError|can't allocate memory|out of memory|"
                            r"Unable to allocate", re.IGNORECASE)
@@ -239,25 +238,6 @@ def error_outputs(nb: NotebookNode) -> list[str]:
     return [f"cell {index}: {short_error(output.ename, output.evalue)}"
             for index, cell in enumerate(nb.cells)
             for output in cell.get("outputs", []) if output.output_type == "error"]
-
-
-def key_results(nb: NotebookNode) -> dict[str, str]:
-    """Return the ``name: value`` lines that cells tagged ``result`` printed.
-
-    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-    ...     metadata={"tags": ["result"]}, outputs=[nbformat.v4.new_output(
-    ...         "stream", text="test_accuracy: 0.91\\nnot a result line\\nepochs: 5\\n")])])
-    >>> key_results(nb)
-    {'test_accuracy': '0.91', 'epochs': '5'}
-    """
-    results: dict[str, str] = {}
-    for cell in nb.cells:
-        if cell.cell_type != "code" or RESULT_TAG not in cell.metadata.get("tags", []):
-            continue
-        for output in cell.outputs:
-            if output.output_type == "stream" and output.name == "stdout":
-                results.update(RESULT_LINE.findall(output_text(output)))
-    return results
 
 
 # --------------------------------------------------------------- checked-cell comparison
