@@ -1,4 +1,5 @@
-"""metrics agrees with scikit-learn, and averages seeds the way the sweep tables need."""
+"""metrics agrees with scikit-learn (labels and binary masks), and averages seeds the way
+the sweep tables need."""
 
 import numpy as np
 import pandas as pd
@@ -111,3 +112,51 @@ def test_curves_of_runs_stopped_early_average_what_is_there():
     assert np.isnan(sgd.loc[4, "val_acc_std"])
     assert list(table.columns) == ["optimizer", "epoch", "val_acc", "val_acc_std",
                                    "val_acc_min", "val_acc_max", "n_seeds"]
+
+
+# ------------------------------------------------------------ binary masks
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("foreground", [0.05, 0.3, 0.7])
+def test_f1_and_iou_agree_with_sklearn_on_random_masks(seed, foreground):
+    rng = np.random.default_rng(seed)
+    masks = rng.random((4, 1, 17, 23)) < foreground
+    # Predictions that agree with the masks at most pixels, as a real model's would.
+    predictions = np.where(rng.random(masks.shape) < 0.8, masks, rng.random(masks.shape) < 0.5)
+    flat_true, flat_pred = masks.ravel(), predictions.ravel()
+    assert metrics.f1_score(predictions, masks) == pytest.approx(
+        sklearn.metrics.f1_score(flat_true, flat_pred))
+    assert metrics.iou_score(predictions, masks) == pytest.approx(
+        sklearn.metrics.jaccard_score(flat_true, flat_pred))
+    # Tensors of 0.0/1.0 (as BCE targets are) give the same scores as bool arrays.
+    as_floats = torch.from_numpy(predictions).float(), torch.from_numpy(masks).float()
+    assert metrics.f1_score(*as_floats) == metrics.f1_score(predictions, masks)
+
+
+def test_iou_follows_from_f1():
+    rng = np.random.default_rng(1)
+    masks, predictions = rng.random((2, 50, 50)) < 0.4
+    f1 = metrics.f1_score(predictions, masks)
+    assert metrics.iou_score(predictions, masks) == pytest.approx(f1 / (2 - f1))
+
+
+def test_empty_masks_follow_the_zero_division_convention():
+    empty = np.zeros((3, 8, 8), dtype=bool)
+    assert metrics.f1_score(empty, empty) == 1.0
+    assert metrics.iou_score(empty, empty, zero_division=0.0) == 0.0
+    assert metrics.f1_score(empty, empty, zero_division=0.0) == pytest.approx(
+        sklearn.metrics.f1_score(empty.ravel(), empty.ravel(), zero_division=0.0))
+    # A missed foreground is a score of 0, not a division by zero.
+    full = ~empty
+    assert metrics.f1_score(empty, full) == 0.0
+
+
+def test_bad_masks_are_explained():
+    with pytest.raises(ValueError, match="Logits or probabilities.*logits > 0"):
+        metrics.f1_score(torch.tensor([-1.5, 2.0]), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="differ in size: 4 and 6 pixels"):
+        metrics.iou_score(np.ones((2, 2)), np.ones((2, 3)))
+
+
+# --- overlay figure ------------------------------------------------------------------------

@@ -5,26 +5,19 @@ import math
 
 import matplotlib
 
-matplotlib.use("Agg")  # before pyplot is imported anywhere: tests never open windows
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from matplotlib.axes import Axes
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from torch import nn
 
 from course_utils import metrics, viz
 from course_utils.train import History
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
 
 
 @pytest.fixture
@@ -441,3 +434,37 @@ def test_seed_bands_explain_bad_input(seed_curves):
         viz.plot_seed_bands(seed_curves, "val_acc", "optimizer", band="iqr")
     with pytest.raises(KeyError, match=r"lacks the columns \['val_loss'.*aggregate_curves"):
         viz.plot_seed_bands(seed_curves, "val_loss", "optimizer")
+
+
+# ------------------------------------------------------------ mask overlays
+
+
+def test_overlay_paints_hits_false_alarms_and_misses():
+    images = torch.zeros(3, 3, 6, 6)  # black images: the paint alone sets each pixel
+    masks = torch.zeros(3, 1, 6, 6)
+    masks[:, :, :3] = 1                      # top half is foreground
+    predictions = torch.zeros(3, 6, 6)
+    predictions[:, :, :3] = 1                # left half predicted
+    fig = viz.plot_mask_overlay(images, masks, predictions, n=2, alpha=1.0)
+
+    assert len(fig.axes) == 4  # two images, two rows
+    top, bottom = fig.axes[0], fig.axes[2]
+    assert top.get_title() == "true mask"
+    painted = bottom.images[0].get_array()
+    assert np.allclose(painted[0, 0], to_rgb(viz.HIT_COLOR))          # top left
+    assert np.allclose(painted[5, 0], to_rgb(viz.FALSE_ALARM_COLOR))  # bottom left
+    assert np.allclose(painted[0, 5], to_rgb(viz.MISS_COLOR))         # top right
+    assert np.allclose(painted[5, 5], 0)                                      # true negative
+    assert bottom.get_title() == "prediction, F1 0.50"
+    labels = [text.get_text() for text in fig.legends[0].get_texts()]
+    assert labels[0] == "true mask" and any("false alarm" in label for label in labels)
+
+
+def test_overlay_without_predictions_shows_one_row_of_grayscale_images():
+    images = torch.rand(2, 1, 5, 5)
+    fig = viz.plot_mask_overlay(images, torch.ones(2, 5, 5), n=4, title="data")
+    assert len(fig.axes) == 2 and fig.get_suptitle() == "data"
+    assert fig.axes[0].images[0].get_array().shape == (5, 5, 3)
+
+
+# --- the generated set and its loaders -------------------------------------------------------

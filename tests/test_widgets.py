@@ -1,14 +1,10 @@
 """The explorers wire their controls to the static figures and survive impossible settings."""
 
-import matplotlib
+import pytest
+import torch
+from torch import nn
 
-matplotlib.use("Agg")
-
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
-from course_utils import widgets  # noqa: E402
+from course_utils import widgets
 
 
 def formula(W, F, S, P):
