@@ -11,7 +11,7 @@ NBVAL_ENV  := COURSE_PROFILE=smoke COURSE_LIVE_PLOT=0
 NBVAL_ARGS := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg \
               --nbval-cell-timeout=$(NBVAL_TIMEOUT) -p tests.nbval_guard
 
-.PHONY: setup run test unit nbval lab clean notebooks release verify bench
+.PHONY: setup run test lint format unit nbval lab clean notebooks release verify bench
 
 setup: $(STAMP)
 
@@ -26,7 +26,20 @@ $(STAMP): pyproject.toml constraints.txt
 run: setup
 	$(BIN)/course run notebooks --out build
 
-test: setup unit nbval
+# Lint first: a style or type error fails in seconds, before minutes of tests.
+test: setup lint unit nbval
+
+# ruff (lint and format check) and mypy over the package and the tests (pyproject.toml).
+LINT_PATHS := course_utils tests benchmarks
+lint: setup
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy
+
+# Apply ruff's fixes and formatting.
+format: setup
+	$(BIN)/ruff check --fix $(LINT_PATHS)
+	$(BIN)/ruff format $(LINT_PATHS)
 
 unit: setup
 	@$(BIN)/python -m pytest --doctest-modules tests course_utils; rc=$$?; \
