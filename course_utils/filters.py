@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 
 from course_utils.viz import SEQUENTIAL_CMAP
 
@@ -52,7 +54,7 @@ def _channels(count: int, channels: Sequence[int] | None) -> list[int]:
     return chosen
 
 
-def _image_panel(ax: plt.Axes, pixels: np.ndarray, title: str, **imshow: object) -> object:
+def _image_panel(ax: plt.Axes, pixels: np.ndarray, title: str, **imshow: Any) -> AxesImage:
     drawn = ax.imshow(pixels, interpolation="nearest", **imshow)
     ax.set_xticks([])
     ax.set_yticks([])

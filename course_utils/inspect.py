@@ -31,8 +31,8 @@ class ShapeMismatchError(RuntimeError):
 @dataclass
 class _Trace:
     rows: list[dict]
-    running: list[tuple[str, nn.Module, tuple]]
-    last_done: tuple[str, tuple] | None = None
+    running: list[tuple[str, nn.Module, tuple | str]]
+    last_done: tuple[str, tuple | str] | None = None
 
 
 def _shape(value: object) -> tuple | str:
@@ -43,8 +43,10 @@ def _shape(value: object) -> tuple | str:
     return "-"
 
 
-def _expected_input(module: nn.Module, shape: tuple) -> str:
+def _expected_input(module: nn.Module, shape: tuple | str) -> str:
     """What ``module`` expects of its input, compared with the ``shape`` it got."""
+    if isinstance(shape, str):  # not a tensor: nothing to compare
+        return "could not process its input"
     if isinstance(module, nn.Linear):
         return f"expects {module.in_features} input features, got {shape[-1]}"
     if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d)):

