@@ -40,10 +40,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from course_utils import metrics
 from course_utils.config import seed_everything
+from course_utils.progress import progress_bar
 
 Scalar = str | int | float | bool | None
 Config = dict[str, Scalar]
@@ -228,8 +228,8 @@ def run_sweep(train_fn: TrainFn, grid: Grid, seeds: Sequence[int], cache_dir: st
     folder.mkdir(parents=True, exist_ok=True)
 
     rows, cached = [], 0
-    with tqdm(total=len(configs) * len(seeds), desc="sweep", unit="run",
-              disable=not progress) as bar:
+    with progress_bar(total=len(configs) * len(seeds), desc="sweep", unit="run",
+                      disable=not progress) as bar:
         for config, seed in itertools.product(configs, seeds):
             results, was_cached = _one_run(train_fn, config, seed, version, folder)
             cached += was_cached

@@ -38,6 +38,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from course_utils import config, metrics
+from course_utils.progress import progress_bar
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 # A score of a whole validation pass: (outputs, targets), both on the CPU, to a number.
@@ -457,8 +458,8 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
             start = time.perf_counter()
             # The bar is updated by hand, not wrapped around the loader, so that it stays
             # open after the last batch to show the validation results too.
-            with tqdm(total=len(train_loader), desc=f"epoch {epoch}/{epochs}",
-                      disable=not progress) as bar:
+            with progress_bar(total=len(train_loader), desc=f"epoch {epoch}/{epochs}",
+                              disable=not progress) as bar:
                 train = _train_one_epoch(model, train_loader, loss_fn, optimizer, device, epoch,
                                          history.steps, bar, log_every)
                 val = (_validate(model, val_loader, loss_fn, device, val_metrics)
