@@ -125,3 +125,59 @@ def test_solution_markers_pair_up(path: Path, nb: nbformat.NotebookNode) -> None
             assert (marker == BEGIN) != open_, f"cell {i}: {marker!r} out of order ({markers})"
             open_ = marker == BEGIN
         assert not open_, f"cell {i}: {BEGIN!r} without a matching {END!r}"
+
+
+# A written takeaway: a markdown paragraph that starts with one of these bold or italic
+# labels. Its text may be a solution region (the student writes it in the release).
+TAKEAWAY = re.compile(r"^\s*\*{1,2}(Takeaway|Takeaways|Interpretation|Answer)\b", re.MULTILINE)
+TASK_HEADING = re.compile(r"^##\s+Task\s+\d+", re.MULTILINE)
+
+
+def task_sections(nb: nbformat.NotebookNode) -> dict[str, list[nbformat.NotebookNode]]:
+    """The cells of each ``## Task N`` section, up to the next level-2 heading."""
+    sections: dict[str, list[nbformat.NotebookNode]] = {}
+    current: str | None = None
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and re.match(r"^##\s", cell.source):
+            heading = cell.source.splitlines()[0]
+            current = heading if TASK_HEADING.match(heading) else None
+            if current:
+                sections[current] = []
+        if current:
+            sections[current].append(cell)
+    return sections
+
+
+@notebook_param
+def test_learning_goals_come_first(path: Path, nb: nbformat.NotebookNode) -> None:
+    first = next(c for c in nb.cells if c.cell_type == "markdown")
+    assert h1_lines(first.source), "the first markdown cell does not hold the H1 title"
+    assert re.search(r"\*\*Learning goals", first.source), (
+        "the title cell does not state the learning goals (a '**Learning goals.**' paragraph)")
+
+
+@notebook_param
+def test_every_task_ends_with_a_written_takeaway(path: Path, nb: nbformat.NotebookNode) -> None:
+    sections = task_sections(nb)
+    assert sections, "no '## Task N: ...' sections"
+    missing = [heading for heading, cells in sections.items()
+               if not any(c.cell_type == "markdown" and TAKEAWAY.search(c.source)
+                          for c in cells)]
+    assert not missing, (
+        f"tasks without a written takeaway (a markdown paragraph starting **Takeaway.**, "
+        f"**Interpretation.** or *Answer.*): {missing}")
+
+
+def test_takeaway_rule_finds_a_missing_takeaway() -> None:
+    """The rule above can fail: a task with code but no takeaway is reported."""
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("## Task 1: Something"),
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_markdown_cell("## Task 2: More"),
+        nbformat.v4.new_markdown_cell("**Takeaway.** It works."),
+    ])
+    sections = task_sections(nb)
+    assert list(sections) == ["## Task 1: Something", "## Task 2: More"]
+    assert not any(TAKEAWAY.search(c.source) for c in sections["## Task 1: Something"]
+                   if c.cell_type == "markdown")
+    assert any(TAKEAWAY.search(c.source) for c in sections["## Task 2: More"])
