@@ -14,7 +14,7 @@ Environment variables (all optional):
 ``COURSE_PROFILE``   ``smoke`` | ``quick`` | ``full`` | ``auto`` (default ``auto``:
                      ``full`` on a GPU, ``quick`` on a CPU)
 ``COURSE_DATA``      ``auto`` | ``real`` | ``embedded`` (default ``auto``)
-``COURSE_DATA_DIR``  where real datasets live (default: the repository's ``data/``)
+``COURSE_DATA_DIR``  where real datasets live (default: see :func:`data_dir`)
 """
 
 from __future__ import annotations
@@ -128,7 +128,14 @@ def data_mode(mode: str | None = None) -> str:
 
 
 def data_dir() -> Path:
-    """Return the dataset cache root: ``$COURSE_DATA_DIR`` or the repository's ``data/``.
+    """Return the dataset cache root.
+
+    In order: ``$COURSE_DATA_DIR``; the ``data/`` folder of the course folder (a checkout
+    of the repository or an unpacked student pack: ``pyproject.toml``, ``course_utils/``
+    and ``data/`` side by side) that holds the imported package or the working directory
+    (a notebook's folder) or one of its parents; otherwise ``course_utils/data`` in the
+    user's cache folder (``$XDG_CACHE_HOME``, by default ``~/.cache``), never a folder
+    inside the installed package.
 
     >>> data_dir().name
     'data'
@@ -136,7 +143,13 @@ def data_dir() -> Path:
     configured = os.environ.get("COURSE_DATA_DIR")
     if configured:
         return Path(configured).expanduser()
-    return Path(__file__).resolve().parent.parent / "data"
+    package_root = Path(__file__).resolve().parent.parent
+    cwd = Path.cwd().resolve()
+    for folder in (package_root, cwd, *cwd.parents):
+        if all((folder / name).exists() for name in ("pyproject.toml", "course_utils", "data")):
+            return folder / "data"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser()
+    return cache / "course_utils" / "data"
 
 
 def network_available(host: str, port: int = 443, timeout: float = 3.0) -> bool:

@@ -133,3 +133,38 @@ def test_settings_pick_the_run_profile_and_reject_gaps() -> None:
         run.settings(smoke=per_profile["smoke"], quick=per_profile["quick"])
     with pytest.raises(ValueError, match="same names"):
         run.settings(**{**per_profile, "full": {"epochs": 10}})
+
+
+def test_data_dir_outside_a_course_folder_is_the_user_cache(monkeypatch, tmp_path):
+    """An installed package (in site-packages) keeps no data inside itself."""
+    from pathlib import Path
+
+    site_packages = tmp_path / "site-packages"
+    (site_packages / "course_utils").mkdir(parents=True)
+    (site_packages / "data").mkdir()  # a stray top-level `data` folder does not count
+    monkeypatch.setattr(config, "__file__", str(site_packages / "course_utils" / "config.py"))
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    elsewhere = tmp_path / "somewhere" / "notebooks"
+    elsewhere.mkdir(parents=True)
+    monkeypatch.chdir(elsewhere)
+    assert config.data_dir() == tmp_path / "cache" / "course_utils" / "data"
+
+    pack = tmp_path / "student"  # notebooks run inside an unpacked student pack
+    for name in ("course_utils", "data", "notebooks"):
+        (pack / name).mkdir(parents=True)
+    (pack / "pyproject.toml").write_text("[project]\n")
+    monkeypatch.chdir(pack / "notebooks")
+    assert config.data_dir() == pack / "data"
+    monkeypatch.setenv("COURSE_DATA_DIR", "~/datasets")
+    assert config.data_dir() == Path.home() / "datasets"
+
+
+def test_data_dir_in_a_checkout_is_its_data_folder(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    checkout = Path(config.__file__).resolve().parent.parent
+    assert (checkout / "pyproject.toml").is_file(), "the tests run from a checkout"
+    assert config.data_dir() == checkout / "data"
