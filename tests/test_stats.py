@@ -51,3 +51,30 @@ def test_bad_samples_are_explained():
         stats.z_test([0.9], [0.8, 0.7])
     with pytest.raises(ValueError, match="b contains NaN"):
         stats.z_test([0.9, 0.8], [0.8, float("nan")])
+
+
+def test_paired_z_is_scipys_paired_t_statistic():
+    # The paired statistic is the paired t-test's: mean difference over its standard error.
+    rng = np.random.default_rng(1)
+    shared = rng.normal(0.7, 0.1, 6)  # what a seed gives both runs of a pair
+    short, long = shared + rng.normal(0, 0.01, 6), shared + 0.05 + rng.normal(0, 0.01, 6)
+    paired = stats.paired_z_test(long, short)
+    assert paired.paired and paired.n_a == paired.n_b == 6
+    assert paired.z == pytest.approx(scipy.stats.ttest_rel(long, short).statistic)
+    assert paired.difference == pytest.approx(np.mean(long) - np.mean(short))
+    # Treated as independent, the shared noise hides the same difference.
+    assert abs(stats.z_test(long, short).z) < abs(paired.z) / 3
+    assert "(paired by seed)" in paired.interpretation("9 epochs", "3 epochs")
+
+
+def test_paired_runs_must_pair_up():
+    with pytest.raises(ValueError, match="as many runs in b as in a.*got 3 and 2"):
+        stats.paired_z_test([0.1, 0.2, 0.3], [0.1, 0.2])
+    with pytest.raises(ValueError, match="at least two seeds"):
+        stats.paired_z_test([0.1], [0.2])
+
+
+def test_an_infinite_z_is_not_read_as_strong_evidence():
+    text = stats.z_test([0.6, 0.6, 0.6], [0.0, 0.0, 0.0]).interpretation("long", "short")
+    assert "z is infinite" in text and "not that the evidence is stronger than 3 runs" in text
+    assert "Significant" not in text

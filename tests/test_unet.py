@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from course_utils.models import UNet
+from course_utils.models.unet import kaiming_init
 
 VARIANTS = [(upsampling, activation) for upsampling in ("transpose", "nearest")
             for activation in ("relu", "elu")]
@@ -57,7 +58,8 @@ def test_an_output_pixel_sees_its_own_neighbourhood_only():
     # not on a far corner (a misaligned skip or a global layer would break this).
     torch.manual_seed(0)
     model = UNet(depth=3, base_width=4).eval()
-    image = torch.zeros(1, 3, 64, 64, requires_grad=True)
+    # Random, not zeros: with zero biases a zero image leaves every ReLU at 0, without gradient.
+    image = torch.randn(1, 3, 64, 64, requires_grad=True)
     model(image)[0, 0, 5, 9].backward()
     influence = image.grad.abs().sum(dim=1)[0]
     assert influence[5, 9] > 0 and influence[63, 63] == 0  # local, not global
@@ -70,3 +72,34 @@ def test_bad_settings_are_explained():
         UNet(activation="tanh")
     with pytest.raises(ValueError, match="at least 1"):
         UNet(depth=0)
+
+
+def test_convolutions_start_from_kaiming_weights_and_zero_biases():
+    torch.manual_seed(0)
+    model = UNet(depth=3, base_width=16, upsampling="nearest")
+    for conv in (m for m in model.modules() if isinstance(m, nn.Conv2d)):
+        fan_in = conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1]
+        assert conv.weight.std().item() == pytest.approx((2 / fan_in) ** 0.5, rel=0.15)
+        assert conv.bias.abs().max().item() == 0
+
+
+def test_kaiming_keeps_the_signal_through_relus():
+    # What the initialisation is for: the mean square of the activations neither
+    # vanishes nor explodes through a deep ReLU stack (PyTorch's default shrinks it).
+    torch.manual_seed(0)
+    def stack() -> nn.Sequential:
+        return nn.Sequential(*[layer for _ in range(12)
+                               for layer in (nn.Conv2d(16, 16, 3, padding=1), nn.ReLU())])
+    x = torch.randn(8, 16, 16, 16)
+    kept = kaiming_init(stack())(x).pow(2).mean().item()
+    default = stack()(x).pow(2).mean().item()
+    # (The zero padding at the borders loses some signal in every layer, hence not 1.)
+    assert 0.1 < kept < 3 and default < kept / 100
+
+
+def test_a_transposed_convolution_counts_its_real_fan_in():
+    # Stride 2 with a 2x2 kernel: each output value sees every input channel once, so
+    # unit-variance inputs give outputs of variance 2 (the ReLU gain), whatever the width.
+    torch.manual_seed(0)
+    up = kaiming_init(nn.ConvTranspose2d(256, 8, kernel_size=2, stride=2))
+    assert up(torch.randn(16, 256, 8, 8)).var().item() == pytest.approx(2, rel=0.1)

@@ -19,6 +19,12 @@ connection) and applies two 3x3 convolutions. Two ways to upsample:
 Pooling an odd size drops the last row or column (65 -> 32), so an upsampled map can
 be one pixel short of the skip it joins; it is padded (transposed) or resized
 (nearest) to the skip's exact size, and the output always has the input's size.
+
+Every convolution starts from Kaiming (He) normal weights and zero biases
+(:func:`kaiming_init`), as the field initialises ReLU networks: PyTorch's default keeps
+the activations' variance only for a linear network, so through ReLUs it halves at
+every layer. ELU is the identity for positive inputs, and ELU networks are usually
+initialised the same way.
 """
 
 from __future__ import annotations
@@ -27,8 +33,40 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+__all__ = ["ACTIVATIONS", "UPSAMPLING", "UNet", "kaiming_init"]
+
 UPSAMPLING = ("transpose", "nearest")
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "elu": nn.ELU}
+
+
+def kaiming_init(model: nn.Module) -> nn.Module:
+    """Kaiming-normal weights (ReLU gain) and zero biases for every convolution in ``model``.
+
+    The weights get standard deviation ``sqrt(2 / fan_in)``, where ``fan_in`` is the
+    number of inputs that reach one output value (He et al., 2015). For a convolution
+    that is ``in_channels * kernel height * kernel width``. A transposed convolution
+    with stride equal to its kernel (the U-Net's 2x2, stride 2) places each input pixel
+    once, so an output value sees ``in_channels`` inputs: ``nn.init.kaiming_normal_``
+    would take the fan-in from the wrong axis of its weight tensor.
+
+    >>> up = kaiming_init(nn.ConvTranspose2d(512, 8, kernel_size=2, stride=2))
+    >>> round(float(up.weight.std()) / (2 / 512) ** 0.5, 1), float(up.bias.abs().max())
+    (1.0, 0.0)
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            fan_in = module.in_channels * module.kernel_size[0] * module.kernel_size[1]
+        elif isinstance(module, nn.ConvTranspose2d):
+            taps = [max(1, k // s) for k, s in zip(module.kernel_size, module.stride)]
+            fan_in = module.in_channels * taps[0] * taps[1]
+        else:
+            continue
+        fan_in //= module.groups
+        with torch.no_grad():
+            module.weight.normal_(0.0, (2.0 / fan_in) ** 0.5)
+            if module.bias is not None:
+                module.bias.zero_()
+    return model
 
 
 def _double_conv(in_channels: int, out_channels: int, activation: str) -> nn.Sequential:
@@ -103,6 +141,7 @@ class UNet(nn.Module):
         self.up = nn.ModuleList(_Up(widths[level + 1], widths[level], upsampling, activation)
                                 for level in reversed(range(depth - 1)))
         self.head = nn.Conv2d(base_width, out_channels, kernel_size=1)
+        kaiming_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         smallest = 2 ** (self.depth - 1)
