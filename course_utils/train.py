@@ -60,7 +60,9 @@ class History:
     accuracies are fractions, and the validation columns are NaN when there is no
     validation set.
     ``best_val_loss`` is ``None`` without a validation set (the best epoch is then the
-    last one). ``stop_reason`` says why training ended, for example ``"completed"`` or
+    last one). ``left_plateau_epoch`` is the first epoch whose validation loss fell
+    clearly below the first epoch's (see :func:`fit`), ``None`` while it has not.
+    ``stop_reason`` says why training ended, for example ``"completed"`` or
     ``"interrupted (Ctrl-C)"``.
 
     >>> history = History()
@@ -74,6 +76,7 @@ class History:
     epochs: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int | None = None
     best_val_loss: float | None = None
+    left_plateau_epoch: int | None = None
     stop_reason: str = "not started"
 
     @property
@@ -377,6 +380,29 @@ def _improves(val_loss: float | None, best_val_loss: float | None, min_delta: fl
     return val_loss is None or best_val_loss is None or val_loss < best_val_loss - min_delta
 
 
+# A network often starts on a plateau: at chance level for some epochs, its validation
+# loss flat or drifting up, before it starts to learn. Early stopping there would end
+# the run before it began, so patience only counts once the validation loss has fallen
+# this fraction below the first epoch's (a net at chance moves it far less).
+PLATEAU_DROP = 0.01
+
+
+def _leaves_plateau(history: History, val_loss: float | None, min_delta: float) -> bool:
+    """Whether ``val_loss`` is the first clear improvement on the first epoch's."""
+    if history.left_plateau_epoch is not None or val_loss is None:
+        return False
+    return val_loss < history.epochs[0]["val_loss"] * (1 - PLATEAU_DROP) - min_delta
+
+
+def _patience_ran_out(history: History, epoch: int, patience: int, min_epochs: int) -> bool:
+    """Whether early stopping ends training after ``epoch``: ``patience`` epochs without
+    improvement, counted from the first clear improvement, and not before ``min_epochs``.
+    """
+    if epoch < min_epochs or history.left_plateau_epoch is None:
+        return False
+    return epoch - max(history.best_epoch, history.left_plateau_epoch) >= patience
+
+
 def _restore_note(history: History) -> str:
     if history.best_epoch is None:
         return "No epoch finished: the model keeps its initial weights."
@@ -392,7 +418,7 @@ _NO_VALIDATION = {"loss": math.nan, "acc": math.nan}
 def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | None = None, *,
         optimizer: torch.optim.Optimizer | None = None, loss_fn: LossFn | None = None,
         epochs: int = 10, patience: int | None = None, min_delta: float = 0.0,
-        device: torch.device | str | None = None, log_every: int = 50,
+        min_epochs: int = 0, device: torch.device | str | None = None, log_every: int = 50,
         checkpoint_dir: str | Path | None = None,
         callbacks: Sequence[EpochCallback] = (),
         progress: bool = True, val_metrics: Mapping[str, MetricFn] | None = None) -> History:
@@ -400,7 +426,14 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
 
     After each epoch the model is evaluated on ``val_loader``. An epoch *improves* when
     its validation loss is lower than the best so far by more than ``min_delta``; with
-    ``patience=N``, training stops after N epochs in a row without improvement.
+    ``patience=N``, training stops after N epochs in a row without improvement, with two
+    guards against stopping a network that has not started to learn:
+
+    - patience counts from the first *clear* improvement, an epoch whose validation
+      loss is :data:`PLATEAU_DROP` (1 %) and ``min_delta`` below the first epoch's, so a
+      network stuck on its first, chance-level plateau trains on (up to ``epochs``);
+    - early stopping never ends training before epoch ``min_epochs``.
+
     However training ends (completed, early stopping, NaN loss, Ctrl-C), the model
     gets back the weights of its best epoch, kept as a copy in memory. Without
     ``val_loader`` there is no early stopping and the best epoch is the last one.
@@ -436,6 +469,8 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
                          "validation loss.")
     if patience is not None and patience < 1:
         raise ValueError(f"patience counts epochs and must be at least 1, got {patience}.")
+    if min_epochs < 0:
+        raise ValueError(f"min_epochs counts epochs and must be at least 0, got {min_epochs}.")
     val_metrics = dict(val_metrics or {})
     if val_metrics and val_loader is None:
         raise ValueError("val_metrics needs a val_loader: they score the validation pass.")
@@ -478,12 +513,14 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
                 best_state = _cpu_copy(model)
                 if folder is not None:
                     _save_checkpoint(folder / "best.pt", best_state, epoch, val_loss)
+            if _leaves_plateau(history, val_loss, min_delta):
+                history.left_plateau_epoch = epoch
             if folder is not None:
                 _save_checkpoint(folder / "last.pt", model.state_dict(), epoch, val_loss)
             for callback in callbacks:
                 callback.on_epoch_end(history)
 
-            if patience is not None and epoch - history.best_epoch >= patience:
+            if patience is not None and _patience_ran_out(history, epoch, patience, min_epochs):
                 history.stop_reason = (f"early stopping: no val_loss improvement > {min_delta:g} "
                                        f"for {patience} epochs")
                 break

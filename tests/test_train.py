@@ -107,7 +107,9 @@ def test_early_stopping_restores_best_weights(model, loaders):
 
 @pytest.mark.parametrize(("min_delta", "best_epoch", "epochs_run"), [
     (0.0, 4, 5),   # every small decrease counts; the run completes
-    (0.1, 1, 3),   # decreases of 0.05, 0.03, 0.01 are too small: stop after 1 + patience
+    # Decreases of 0.05, 0.03, 0.01 are too small: epoch 1 stays the best, and since the
+    # loss never clearly falls below epoch 1's, patience never starts counting.
+    (0.1, 1, 5),
 ])
 def test_min_delta_decides_what_counts_as_improvement(model, loaders, min_delta, best_epoch,
                                                       epochs_run):
@@ -122,13 +124,60 @@ def test_min_delta_decides_what_counts_as_improvement(model, loaders, min_delta,
 
 def test_patience_counts_epochs_not_steps(model, loaders):
     # Many steps per epoch must not use up the patience: it takes two whole epochs.
-    loss_fn = ScriptedValidation(model, [1.0, 2.0, 3.0, 4.0])
+    loss_fn = ScriptedValidation(model, [1.0, 0.5, 2.0, 3.0, 4.0])
     train_loader = DataLoader(blobs(32, seed=0), batch_size=2)  # 16 steps per epoch
 
-    history = fit(model, train_loader, loaders[1], loss_fn=loss_fn, epochs=4, patience=2)
+    history = fit(model, train_loader, loaders[1], loss_fn=loss_fn, epochs=5, patience=2)
 
-    assert len(history.epochs) == 3
-    assert len(history.steps) == 3 * 16
+    assert len(history.epochs) == 4
+    assert len(history.steps) == 4 * 16
+
+
+def test_patience_waits_through_the_first_plateau(model, loaders):
+    # At chance level for five epochs (the loss drifts up, which would use up a patience
+    # of 3 by epoch 4), then the net learns: patience counts from epoch 6, the first
+    # clear improvement on epoch 1, and runs out three epochs after the best, epoch 7.
+    loss_fn = ScriptedValidation(model, [2.30, 2.30, 2.31, 2.32, 2.30, 1.5, 1.2, 1.3, 1.4,
+                                         1.5, 1.0])
+
+    history = fit(model, *loaders, loss_fn=loss_fn, epochs=11, patience=3)
+
+    assert history.left_plateau_epoch == 6
+    assert history.best_epoch == 7
+    assert len(history.epochs) == 10
+    assert history.stop_reason.startswith("early stopping")
+    assert_weights_equal(model, loss_fn.weights_of_epoch(7))
+
+
+def test_a_net_that_never_leaves_its_plateau_trains_all_epochs(model, loaders):
+    loss_fn = ScriptedValidation(model, [2.303, 2.302, 2.304, 2.305, 2.306, 2.303])
+
+    history = fit(model, *loaders, loss_fn=loss_fn, epochs=6, patience=2)
+
+    assert history.left_plateau_epoch is None
+    assert len(history.epochs) == 6 and history.stop_reason == "completed"
+    assert history.best_epoch == 2
+
+
+@pytest.mark.parametrize(("min_epochs", "epochs_run", "best_epoch"), [
+    (0, 4, 2),   # plain patience: two epochs without improvement after epoch 2
+    (6, 6, 2),   # no stop before epoch 6; the weights of epoch 2 come back
+    (7, 9, 7),   # epoch 7 is reached, a new best: patience runs out after epoch 9
+])
+def test_min_epochs_delays_early_stopping(model, loaders, min_epochs, epochs_run, best_epoch):
+    loss_fn = ScriptedValidation(model, [1.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.3, 0.4, 0.5, 0.6])
+
+    history = fit(model, *loaders, loss_fn=loss_fn, epochs=10, patience=2,
+                  min_epochs=min_epochs)
+
+    assert len(history.epochs) == epochs_run
+    assert history.best_epoch == best_epoch
+    assert_weights_equal(model, loss_fn.weights_of_epoch(best_epoch))
+
+
+def test_min_epochs_must_not_be_negative(model, loaders):
+    with pytest.raises(ValueError, match="min_epochs counts epochs"):
+        fit(model, *loaders, epochs=2, patience=1, min_epochs=-1)
 
 
 def test_history_frames(model, loaders):
