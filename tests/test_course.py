@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -38,8 +40,13 @@ def notebooks(tmp_path: Path) -> Path:
     folder.mkdir()
     (folder / "local.txt").write_text("found in the notebook's folder")
     write(folder / "01_good.ipynb",
-          new_markdown_cell("# Good"),
+          new_markdown_cell("# Good *notebook*\n\nThe output size is $(W - F + 2P)/S + 1$."),
           new_code_cell(f"print({RECORD!r})"),
+          new_code_cell("from course_utils.progress import progress_bar\n"
+                        "with progress_bar(total=55, desc='epoch 1/1') as bar:\n"
+                        "    bar.update(55)"),
+          new_code_cell("print('test_accuracy_percent: 91.5')\nprint('epochs: 5')",
+                        metadata={"tags": ["result"]}),
           new_code_cell("import os\n"
                         "print('profile env:', os.environ.get('COURSE_PROFILE', 'unset'))\n"
                         "print('live plot:', os.environ.get('COURSE_LIVE_PLOT'))\n"
@@ -84,6 +91,28 @@ def test_run_builds_gallery_and_reports_failure(notebooks: Path, tmp_path: Path,
     assert "profile env: unset" in text  # `course run` does not force a profile
     assert "live plot: 0" in text  # static figures
     assert "found in the notebook's folder" in text  # kernel runs in the notebook's folder
+
+    bar = good.cells[2].outputs[0]  # the progress bar's final state, not a widget
+    assert bar["data"]["text/plain"].startswith("epoch 1/1: 100%|") and "55/55" in \
+        bar["data"]["text/plain"]
+    assert "application/vnd.jupyter.widget-view+json" not in bar["data"]
+
+    page = (out / "notebooks" / "01_good.html").read_text()
+    assert "<title>Good notebook</title>" in page
+    assert 'src="../assets/mathjax/MathJax.js?config=' in page
+    assert (out / "assets" / "mathjax" / "MathJax.js").is_file()
+    assert "cdnjs" not in page and "unpkg" not in page, "every script is local"
+    assert re.search(r'<progress max="55"[^>]* value="55"', page), "the bar's static HTML"
+    assert "Good notebook" in index and "<li>test_accuracy_percent: 91.5</li>" in index
+
+    summary = json.loads((out / "results.json").read_text())
+    good_entry, bad_entry = summary["notebooks"]
+    assert good_entry["results"] == {"test_accuracy_percent": "91.5", "epochs": "5"}
+    assert good_entry["profile"] == "quick" and good_entry["status"] == "ok"
+    assert bad_entry["status"] == "failed" and bad_entry["results"] == {}
+    markdown = (out / "results.md").read_text()
+    assert "## Good notebook (`01_good.ipynb`)" in markdown
+    assert "| test_accuracy_percent | 91.5 |" in markdown
 
     bad = nbformat.read(out / "notebooks" / "02_bad.ipynb", as_version=4)
     assert bad.cells[1].outputs[0]["text"] == "partial output\n"

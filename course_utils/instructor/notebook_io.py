@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import nbformat
+import nbformat  # noqa: F401 (the doctests use it)
 from nbformat import NotebookNode
 
 CHECK_TAG = "nbval-check-output"
@@ -143,10 +143,10 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     -  --
     1  2
     """
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
 
     def line(cells: Sequence[str]) -> str:
-        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
 
@@ -190,3 +190,23 @@ def key_results(nb: NotebookNode) -> dict[str, str]:
             if output.output_type == "stream" and output.name == "stdout":
                 results.update(RESULT_LINE.findall(output_text(output)))
     return results
+
+
+def notebook_title(nb: NotebookNode, default: str = "Notebook") -> str:
+    """Return the text of the notebook's first H1 heading (``# Title``), plain.
+
+    Markdown emphasis (``*``) and code marks are dropped; ``default`` when there is no H1.
+
+    >>> notebook_title(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
+    ...     "Intro\\n# Assignment 1: *Convolution* `arithmetic`\\n## Goals")]))
+    'Assignment 1: Convolution arithmetic'
+    >>> notebook_title(nbformat.v4.new_notebook(), default="a1_t1")
+    'a1_t1'
+    """
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        match = re.search(r"^#[ \t]+(.+?)[ \t#]*$", cell.source, re.MULTILINE)
+        if match:
+            return re.sub(r"[*`]", "", match[1]).strip()
+    return default
