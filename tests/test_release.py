@@ -197,8 +197,8 @@ def test_student_readme(release: Path) -> None:
             assert row.endswith("| not measured |"), row
     assert "2-core x86_64 machine (Linux)" in readme
     # Nothing an instructor's README says: make targets, markers, results, grading tools.
-    for forbidden in ("make run", "make test", "SOLUTION", "nbgrader", "course verify", "course release",
-                      "%|", "test accuracy"):
+    for forbidden in ("make run", "make test", "SOLUTION", "nbgrader", "course verify",
+                      "course release", "%|", "test accuracy"):
         assert forbidden not in readme, forbidden
 
 
