@@ -8,11 +8,15 @@ history, best epoch and test metrics, and how it was run::
 
 The files live in ``results/`` next to the notebooks (a notebook's working directory
 is its own folder). :func:`require_result` runs the notebook that writes a missing
-result, in the same profile, before loading it.
+result, in the same profile, before loading it. It also remakes a *stale* result: one
+from another profile or data source, or written before the data code or the producing
+notebook's code last changed (each result records a fingerprint of both), since its
+numbers then no longer belong to the notebooks as they are.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -27,6 +31,44 @@ PRODUCERS: dict[str, str] = {
 }
 # Per-cell limit for running a producing notebook, as `course run` uses it.
 PRODUCER_CELL_TIMEOUT = 1800
+# The code that makes the datasets: a result trained on other data is stale.
+DATA_CODE = Path(__file__).resolve().parent / "data"
+
+
+def _digest(texts: Sequence[str]) -> str:
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8"))
+        digest.update(b"\0")  # so that ["ab", "c"] and ["a", "bc"] differ
+    return digest.hexdigest()[:16]
+
+
+def data_code_fingerprint() -> str:
+    """A hash of the source of :mod:`course_utils.data`, which makes every dataset.
+
+    >>> len(data_code_fingerprint())
+    16
+    """
+    return _digest([path.read_text(encoding="utf-8") for path in sorted(DATA_CODE.glob("*.py"))])
+
+
+def producer_fingerprint(name: str, notebook_dir: str | Path = ".") -> str | None:
+    """A hash of the code cells of the notebook that writes result ``name``.
+
+    ``None`` when no notebook is registered for ``name`` (:data:`PRODUCERS`) or it is not
+    in ``notebook_dir``. Outputs and markdown do not count: rerunning or rewording the
+    notebook leaves its results valid.
+
+    >>> producer_fingerprint("a2_best", notebook_dir="/nowhere") is None
+    True
+    """
+    writer = PRODUCERS.get(name)
+    notebook = Path(notebook_dir) / writer if writer else None
+    if notebook is None or not notebook.is_file():
+        return None
+    cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
+    return _digest(["".join(cell.get("source", "")) for cell in cells
+                    if cell.get("cell_type") == "code"])
 
 
 def result_path(name: str, folder: str | Path = DEFAULT_FOLDER) -> Path:
@@ -45,7 +87,8 @@ def _finite_or_none(value: float) -> float | None:
 
 def save_result(name: str, history: train.History | Sequence[Mapping[str, float]],
                 test: Mapping[str, float], run: config.Run,
-                folder: str | Path = DEFAULT_FOLDER, best_epoch: int | None = None) -> Path:
+                folder: str | Path = DEFAULT_FOLDER, best_epoch: int | None = None,
+                notebook_dir: str | Path = ".") -> Path:
     """Write a trained model's history and test metrics to ``folder/name.json``.
 
     ``history`` is what :func:`course_utils.train.fit` returns, or its per-epoch records
@@ -53,7 +96,10 @@ def save_result(name: str, history: train.History | Sequence[Mapping[str, float]
     defaults to the History's own, or for plain records to the epoch with the lowest
     validation loss. ``test`` holds the test metrics, for example
     :func:`course_utils.train.evaluate`'s ``{"loss": ..., "acc": ...}`` (fractions).
-    The file also records the profile, data source, seed, device and weights of ``run``.
+    The file also records the profile, data source, seed, device and weights of ``run``,
+    and the fingerprints of the data code and of the producing notebook (looked for in
+    ``notebook_dir``, the running notebook's own folder), so that
+    :func:`require_result` can tell a stale result.
 
     >>> import tempfile
     >>> run = config.start_run(profile="smoke", quiet=True)
@@ -88,6 +134,8 @@ def save_result(name: str, history: train.History | Sequence[Mapping[str, float]
         "epochs": [{key: _finite_or_none(value) for key, value in record.items()}
                    for record in records],
         "test": {key: float(value) for key, value in test.items()},
+        "data_code": data_code_fingerprint(),
+        "producer": producer_fingerprint(name, notebook_dir),
     }
     path = result_path(name, folder)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -114,7 +162,8 @@ def load_result(name: str, folder: str | Path = DEFAULT_FOLDER) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _stale_reason(name: str, run: config.Run, folder: str | Path) -> str | None:
+def _stale_reason(name: str, run: config.Run, folder: str | Path,
+                  notebook_dir: str | Path) -> str | None:
     """Why the stored result cannot be used with ``run`` (``None``: it can)."""
     path = result_path(name, folder)
     if not path.is_file():
@@ -125,6 +174,12 @@ def _stale_reason(name: str, run: config.Run, folder: str | Path) -> str | None:
     if stored.get("data_kind") != run.data.kind:
         return (f"{path} was trained on {stored.get('data_kind')} data, this run uses "
                 f"{run.data.kind}")
+    if stored.get("data_code") != data_code_fingerprint():
+        return f"{path} was made with another version of the data code (course_utils.data)"
+    producer = producer_fingerprint(name, notebook_dir)
+    if stored.get("producer") is not None and producer is not None \
+            and stored["producer"] != producer:
+        return f"{path} was made by another version of {PRODUCERS[name]}"
     return None
 
 
@@ -132,8 +187,8 @@ def require_result(name: str, run: config.Run, folder: str | Path = DEFAULT_FOLD
                    notebook_dir: str | Path = ".") -> dict:
     """Load result ``name`` for a comparison with ``run``, producing it first if need be.
 
-    When the file is missing, or was made in another profile or on another data
-    source, the notebook that writes it (:data:`PRODUCERS`, looked for in
+    When the file is missing, or was made in another profile, on another data source
+    or by other code (see :func:`save_result`), the notebook that writes it (:data:`PRODUCERS`, looked for in
     ``notebook_dir``) is executed headlessly in ``run``'s profile, with a printed
     NOTICE, and the fresh result is loaded. Without that notebook, or when it fails,
     the error says what to do.
@@ -145,7 +200,7 @@ def require_result(name: str, run: config.Run, folder: str | Path = DEFAULT_FOLD
     ...
     FileNotFoundError: /no/such/folder/a2_best.json does not exist, and /nowhere/a2_t3_...
     """
-    reason = _stale_reason(name, run, folder)
+    reason = _stale_reason(name, run, folder, notebook_dir)
     if reason is None:
         return load_result(name, folder)
     if name not in PRODUCERS:
@@ -169,7 +224,7 @@ def require_result(name: str, run: config.Run, folder: str | Path = DEFAULT_FOLD
     if error is not None:
         raise RuntimeError(f"{notebook} failed ({error}), so there is no {name!r} result to "
                            f"compare with. Open and run that notebook to see the failing cell.")
-    stale = _stale_reason(name, run, folder)
+    stale = _stale_reason(name, run, folder, notebook_dir)
     if stale is not None:
         raise RuntimeError(f"{notebook} ran, but {stale}: does it call "
                            f"results.save_result({name!r}, ...) and write into {folder}?")

@@ -105,3 +105,54 @@ def test_a_failing_or_missing_producer_fails_clearly(toy_producer, run, monkeypa
                                notebook_dir=toy_producer)
     with pytest.raises(FileNotFoundError, match="is not there either"):
         results.require_result("toy", run, folder=tmp_path / "r", notebook_dir=tmp_path / "none")
+
+
+def test_the_producer_fingerprint_follows_code_cells_only(toy_producer):
+    before = results.producer_fingerprint("toy", toy_producer)
+    nb = nbformat.read(toy_producer / "toy.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell("A note on the results."))
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", text="done\n")]
+    nbformat.write(nb, toy_producer / "toy.ipynb")
+    assert results.producer_fingerprint("toy", toy_producer) == before
+    nb.cells[0].source += "\nprint('changed')"
+    nbformat.write(nb, toy_producer / "toy.ipynb")
+    assert results.producer_fingerprint("toy", toy_producer) not in (before, None)
+
+
+def _fake_producer(monkeypatch, folder, run, ran):
+    def fake_execute(nb, where, timeout, env, **kwargs):
+        ran.append(where)
+        results.save_result("toy", [{"epoch": 1, "val_loss": 0.5}], {"acc": 0.5}, run,
+                            folder=folder, notebook_dir=where)
+
+    monkeypatch.setattr(notebooks, "execute_notebook", fake_execute)
+
+
+def test_a_result_of_an_edited_producer_is_made_again(toy_producer, run, monkeypatch, capsys):
+    folder, ran = toy_producer / "results", []
+    results.save_result("toy", [{"epoch": 1, "val_loss": 1.0}], {"acc": 0.1}, run,
+                        folder=folder, notebook_dir=toy_producer)
+    _fake_producer(monkeypatch, folder, run, ran)
+    assert results.require_result("toy", run, folder=folder, notebook_dir=toy_producer)[
+        "test"] == {"acc": 0.1} and ran == []  # unchanged: loaded as it is
+    nb = nbformat.read(toy_producer / "toy.ipynb", as_version=4)
+    nb.cells[0].source = nb.cells[0].source.replace("0.5", "0.6")
+    nbformat.write(nb, toy_producer / "toy.ipynb")
+    loaded = results.require_result("toy", run, folder=folder, notebook_dir=toy_producer)
+    assert ran == [toy_producer] and loaded["test"] == {"acc": 0.5}
+    assert "made by another version of toy.ipynb" in capsys.readouterr().out
+
+
+def test_a_result_made_with_other_data_code_is_made_again(toy_producer, run, monkeypatch,
+                                                          tmp_path, capsys):
+    folder, ran = toy_producer / "results", []
+    results.save_result("toy", [{"epoch": 1, "val_loss": 1.0}], {"acc": 0.1}, run,
+                        folder=folder)
+    other_data = tmp_path / "data"
+    other_data.mkdir()
+    (other_data / "synthetic.py").write_text("# another stand-in\n")
+    monkeypatch.setattr(results, "DATA_CODE", other_data)
+    _fake_producer(monkeypatch, folder, run, ran)
+    loaded = results.require_result("toy", run, folder=folder, notebook_dir=toy_producer)
+    assert ran and loaded["data_code"] == results.data_code_fingerprint()
+    assert "another version of the data code" in capsys.readouterr().out
