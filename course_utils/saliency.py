@@ -1,16 +1,16 @@
-"""Where in a photo a network looks: coarse maps from a deep layer (activations or
-Grad-CAM), stretched to the photo's size and laid over it.
+"""Where in a photo a network looks: a deep layer's maps, stretched to the photo's size
+and laid over it, and the class-score gradients that Grad-CAM is built from.
 
 A deep layer's maps are small (7×7 for ResNet18's ``layer4`` at 224 px), but each cell
 sees a patch of the photo, so a map stretched back to the photo's size shows where
 that layer responds::
 
-    result = saliency.grad_cam(model, "layer4", batch[0])          # the predicted class
-    fig = saliency.plot_overlays(photo, {"Grad-CAM": result.heatmap})
+    captured = saliency.layer_gradients(model, "layer4", batch[0])   # the predicted class
+    fig = saliency.plot_overlays(photo, {"channel 0": captured.activations[0]})
 
-Grad-CAM (Selvaraju et al., 2017) weights each channel of the layer by how much the
-class score grows with it (its gradient, averaged over the map), adds the weighted
-channels up, and keeps the positive part: the places that speak *for* the class.
+:func:`layer_gradients` records a layer's activations for one image and the gradient of
+one class score with respect to them; turning those into a Grad-CAM map is the
+assignment's task (a3_t2), checked by :func:`course_utils.checks.check_grad_cam`.
 """
 
 from __future__ import annotations
@@ -92,44 +92,26 @@ def overlay(photo: torch.Tensor, heat: torch.Tensor, alpha: float = DEFAULT_ALPH
 
 
 @dataclass(frozen=True)
-class GradCam:
-    """What :func:`grad_cam` found for one image.
+class LayerGradients:
+    """What :func:`layer_gradients` recorded for one image.
 
-    ``heatmap`` ``(h, w)`` is at the layer's resolution, not scaled (zero where nothing
-    speaks for the class); ``activations`` and ``gradients`` ``(C, h, w)`` are what it
-    is made of; ``score`` is the class's logit and ``probability`` its softmax.
+    ``activations`` ``(C, h, w)`` is the layer's output; ``gradients`` (the same shape)
+    is the derivative of the class's score (its logit, before softmax) with respect to
+    it; ``score`` is that logit and ``probability`` its softmax.
     """
 
-    heatmap: torch.Tensor
+    activations: torch.Tensor
+    gradients: torch.Tensor
     class_index: int
     score: float
     probability: float
-    activations: torch.Tensor
-    gradients: torch.Tensor
 
 
-def grad_cam_map(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
-    """Grad-CAM from a layer's activations and the class score's gradients, both ``(C, h, w)``.
-
-    Each channel's weight is its gradient averaged over the map; the heat map is the
-    positive part of the weighted sum of the channels.
-
-    >>> acts = torch.tensor([[[1.0, 0.0]], [[0.0, 2.0]]])    # 2 channels of 1x2
-    >>> grads = torch.tensor([[[1.0, 1.0]], [[-1.0, -1.0]]])
-    >>> grad_cam_map(acts, grads).tolist()
-    [[1.0, 0.0]]
-    """
-    if activations.shape != gradients.shape or activations.dim() != 3:
-        raise ValueError(f"activations and gradients must both be (C, h, w); got "
-                         f"{tuple(activations.shape)} and {tuple(gradients.shape)}.")
-    weights = gradients.mean(dim=(1, 2))
-    return torch.relu((weights[:, None, None] * activations).sum(dim=0))
-
-
-def grad_cam(model: nn.Module, layer: str, image: torch.Tensor,
-             target: int | None = None) -> GradCam:
-    """Grad-CAM of ``model`` at ``layer`` (a name in ``model.named_modules()``, such as
-    ``"layer4"``) for one preprocessed ``image`` ``(C, H, W)``.
+def layer_gradients(model: nn.Module, layer: str, image: torch.Tensor,
+                    target: int | None = None) -> LayerGradients:
+    """Activations of ``model`` at ``layer`` (a name in ``model.named_modules()``, such as
+    ``"layer4"``) for one preprocessed ``image`` ``(C, H, W)``, and the gradient of a class
+    score with respect to them.
 
     ``target`` picks the class; ``None`` takes the class the model predicts. The model
     runs in eval mode on its own device; its modes and its parameters' gradients are
@@ -138,14 +120,15 @@ def grad_cam(model: nn.Module, layer: str, image: torch.Tensor,
 
     >>> net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(),
     ...                     nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
-    >>> result = grad_cam(net, "0", torch.rand(3, 8, 8), target=1)
-    >>> tuple(result.heatmap.shape), result.class_index
-    ((8, 8), 1)
+    >>> captured = layer_gradients(net, "1", torch.rand(3, 8, 8), target=1)
+    >>> tuple(captured.activations.shape), tuple(captured.gradients.shape), captured.class_index
+    ((4, 8, 8), (4, 8, 8), 1)
     """
     if image.dim() == 4 and len(image) == 1:
         image = image[0]
     if image.dim() != 3:
-        raise ValueError(f"grad_cam takes one image (C, H, W); got shape {tuple(image.shape)}.")
+        raise ValueError(f"layer_gradients takes one image (C, H, W); got shape "
+                         f"{tuple(image.shape)}.")
     module = find_layers(model, [layer])[layer]
     captured: list[torch.Tensor] = []
     handle = module.register_forward_hook(lambda mod, args, output: captured.append(output))
@@ -167,10 +150,9 @@ def grad_cam(model: nn.Module, layer: str, image: torch.Tensor,
             (gradients,) = torch.autograd.grad(logits[0, index], activations)
     finally:
         handle.remove()
-    activations, gradients = activations[0].detach().cpu(), gradients[0].detach().cpu()
     logits = logits[0].detach()
-    return GradCam(grad_cam_map(activations, gradients), index, float(logits[index]),
-                   float(torch.softmax(logits, dim=0)[index]), activations, gradients)
+    return LayerGradients(activations[0].detach().cpu(), gradients[0].detach().cpu(), index,
+                          float(logits[index]), float(torch.softmax(logits, dim=0)[index]))
 
 
 def plot_overlays(photo: torch.Tensor, heatmaps: Mapping[str, torch.Tensor],

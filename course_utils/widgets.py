@@ -23,9 +23,10 @@ def conv_arithmetic_explorer(output_size: Callable[[int, int, int, int], int]) -
     filter lands, so a wrong formula is visible as a wrong count of positions.
     The static counterpart is ``viz.plot_filter_positions(W, F, S, P, output_size=...)``.
 
-    In a notebook cell (a widget needs a running kernel to be useful)::
+    In a notebook cell (a widget needs a running kernel to be useful), with the
+    notebook's own formula::
 
-        conv_arithmetic_explorer(lambda W, F, S, P: (W - F + 2 * P) // S + 1)
+        conv_arithmetic_explorer(conv_output_size)
     """
 
     def draw(W: int, F: int, S: int, P: int) -> None:

@@ -1,4 +1,4 @@
-"""Grad-CAM, map upsampling and overlays."""
+"""Layer gradients (what Grad-CAM is built from), map upsampling and overlays."""
 
 import matplotlib.pyplot as plt
 import pytest
@@ -44,12 +44,6 @@ class QuadrantNet(nn.Module):
         return self.features(torch.relu(self.conv(x))).mean(dim=(2, 3))
 
 
-def quadrant_of(heat: torch.Tensor) -> int:
-    """The quadrant (0 to 3, as in QUADRANTS) of a map's largest value."""
-    row, column = divmod(int(heat.argmax()), heat.shape[1])
-    return 2 * (row >= heat.shape[0] / 2) + (column >= heat.shape[1] / 2)
-
-
 @pytest.fixture
 def image() -> torch.Tensor:
     """Random pixels, brighter in the bottom-left quadrant: the toy predicts class 2."""
@@ -59,64 +53,64 @@ def image() -> torch.Tensor:
     return image
 
 
-def test_grad_cam_peaks_in_the_quadrant_the_class_depends_on(image):
+def test_layer_gradients_of_the_quadrant_net(image):
     model = QuadrantNet()
-    predicted = saliency.grad_cam(model, "features", image)
+    predicted = saliency.layer_gradients(model, "features", image)
     assert predicted.class_index == 2
-    assert quadrant_of(predicted.heatmap) == 2
-    for k, (rows, columns) in enumerate(QUADRANTS):  # a chosen class, each quadrant in turn
-        heat = saliency.grad_cam(model, "features", image, target=k).heatmap
-        assert quadrant_of(heat) == k
-        outside = heat.clone()
+    for k, (rows, columns) in enumerate(QUADRANTS):
+        captured = saliency.layer_gradients(model, "features", image, target=k)
+        # Class k is the mean of channel k: its gradient is 1 / (h * w) there, 0 elsewhere.
+        expected = torch.zeros(4, SIZE, SIZE)
+        expected[k] = 1 / SIZE ** 2
+        torch.testing.assert_close(captured.gradients, expected)
+        outside = captured.activations[k].clone()
         outside[rows, columns] = 0
-        assert heat[rows, columns].min() > 0 and outside.abs().max() == 0
-        # Stretched to a photo of another shape, the peak stays in that quadrant.
-        assert quadrant_of(saliency.upsample_map(heat, (30, 50))) == k
+        assert captured.activations[k][rows, columns].min() > 0 and outside.abs().max() == 0
 
 
-def test_grad_cam_reports_the_score_and_probability(image):
+def test_gradients_before_global_average_pooling_are_the_head_weights():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 5, 3, stride=2), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                        nn.Flatten(), nn.Linear(5, 3))
+    captured = saliency.layer_gradients(net, "1", torch.rand(3, 11, 15), target=1)
+    h, w = captured.activations.shape[1:]
+    expected = (net[-1].weight[1] / (h * w))[:, None, None].expand(5, h, w)
+    torch.testing.assert_close(captured.gradients, expected.detach())
+
+
+def test_layer_gradients_report_the_score_and_probability(image):
     model = QuadrantNet()
-    result = saliency.grad_cam(model, "features", image.unsqueeze(0), target=1)
+    result = saliency.layer_gradients(model, "features", image.unsqueeze(0), target=1)
     with torch.no_grad():
         logits = model(image[None])[0]
     assert result.score == pytest.approx(float(logits[1]))
     assert result.probability == pytest.approx(float(torch.softmax(logits, 0)[1]))
     assert result.activations.shape == result.gradients.shape == (4, SIZE, SIZE)
-    torch.testing.assert_close(result.heatmap,
-                               saliency.grad_cam_map(result.activations, result.gradients))
 
 
-def test_grad_cam_leaves_the_model_as_it_was(image):
+def test_layer_gradients_leave_the_model_as_it_was(image):
     model = QuadrantNet().train()
-    saliency.grad_cam(model, "features", image)
+    saliency.layer_gradients(model, "features", image)
     assert model.training
     assert all(p.grad is None for p in model.parameters())
     assert not model.features._forward_hooks  # the hook is removed
 
 
-def test_grad_cam_works_on_a_frozen_resnet():
+def test_layer_gradients_work_on_a_frozen_resnet():
     model = transfer.resnet18(num_classes=3, freeze_backbone=True)
-    result = saliency.grad_cam(model, "layer4", torch.rand(3, 64, 64))
-    assert result.heatmap.shape == (2, 2) and 0 <= result.class_index < 3
-    assert (result.heatmap >= 0).all()
+    result = saliency.layer_gradients(model, "layer4", torch.rand(3, 64, 64))
+    assert result.activations.shape == (512, 2, 2) and 0 <= result.class_index < 3
+    assert result.gradients.abs().sum() > 0
 
 
-def test_grad_cam_rejects_bad_targets_and_layers(image):
+def test_layer_gradients_reject_bad_targets_and_layers(image):
     model = QuadrantNet()
     with pytest.raises(IndexError, match="scores 4 classes"):
-        saliency.grad_cam(model, "features", image, target=4)
+        saliency.layer_gradients(model, "features", image, target=4)
     with pytest.raises(KeyError, match="no layer named 'layer9'"):
-        saliency.grad_cam(model, "layer9", image)
+        saliency.layer_gradients(model, "layer9", image)
     with pytest.raises(ValueError, match="one image"):
-        saliency.grad_cam(model, "features", torch.rand(2, 3, SIZE, SIZE))
-
-
-def test_grad_cam_map_keeps_only_evidence_for_the_class():
-    activations = torch.rand(3, 4, 4)
-    against = saliency.grad_cam_map(activations, -torch.ones(3, 4, 4))
-    assert torch.equal(against, torch.zeros(4, 4))  # every channel lowers the score
-    with pytest.raises(ValueError, match="both be"):
-        saliency.grad_cam_map(activations, torch.ones(3, 2, 2))
+        saliency.layer_gradients(model, "features", torch.rand(2, 3, SIZE, SIZE))
 
 
 def test_overlay_keeps_the_photos_size():

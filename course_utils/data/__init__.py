@@ -50,7 +50,6 @@ from course_utils.data.datasets import (
     MNIST_CLASSES,
     ImageData,
     ImageDataset,
-    channel_stats,
     normalize_images,
 )
 from course_utils.data.fast import TensorLoader, resize_batch
@@ -72,7 +71,7 @@ __all__ = [
     "AUGMENTATIONS", "CIFAR10_CLASSES", "CROP_PADDING", "DOWNLOAD_TIMEOUT", "FLIP_PROBABILITY",
     "MAX_VAL_SIZE", "MNIST_CLASSES", "PATHS", "ROTATION_DEGREES", "SYNTHETIC_SEED",
     "VAL_FRACTION", "ImageData", "ImageDataset", "Loader", "Loaders", "TensorLoader",
-    "augment_batch", "augmentation_steps", "channel_stats", "classic_transform", "crop_batch",
+    "augment_batch", "augmentation_steps", "classic_transform", "crop_batch",
     "embedded_mnist", "flip_batch", "load_dataset", "load_real", "make_loaders",
     "normalize_images", "num_examples", "resize_batch", "rotate_batch", "split_for_profile",
     "split_train_val", "synthetic_cifar10",

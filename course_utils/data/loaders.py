@@ -28,7 +28,7 @@ from torchvision.transforms import v2
 
 from course_utils import config
 from course_utils.data.augment import augmentation_steps, classic_transform
-from course_utils.data.datasets import ImageData, ImageDataset, channel_stats
+from course_utils.data.datasets import ImageData, ImageDataset, _normalisation_constants
 from course_utils.data.fast import TensorLoader
 
 PATHS = ("fast", "classic")
@@ -192,7 +192,7 @@ def make_loaders(data: ImageData, profile: config.Profile, seed: int,
     Validation is a seeded random part of ``data``'s training split
     (:func:`split_for_profile`), and never overlaps the training subset. The test loader
     takes the first ``test_size`` test images, the same for every seed. ``mean``/``std``
-    default to :func:`channel_stats` of the training subset. Only the training loader
+    default to the per-channel statistics of the training subset. Only the training loader
     shuffles and applies the ``augment`` preset (see :mod:`course_utils.data.augment`);
     validation and test batches come in a fixed order, normalised only. The same seed
     gives the same batches. ``resize`` scales every image to ``resize x resize``
@@ -235,7 +235,7 @@ def make_loaders(data: ImageData, profile: config.Profile, seed: int,
     train_idx, val_idx = split_for_profile(len(data.train_labels), profile, seed)
     train_images = data.train_images[train_idx]  # for the statistics and the fast path
     if mean is None:
-        mean, std = channel_stats(train_images)
+        mean, std = _normalisation_constants(train_images)
     plan = _Plan(data, train_idx, val_idx, train_images, profile.test_size, tuple(mean),
                  tuple(std), batch_size or profile.batch_size, seed, augment, resize)
     device = torch.device(device) if device is not None else config.pick_device()

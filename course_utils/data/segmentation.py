@@ -38,7 +38,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, TensorDataset
 
 from course_utils import config
-from course_utils.data.datasets import channel_stats, normalize_images
+from course_utils.data.datasets import _normalisation_constants, normalize_images
 from course_utils.data.loaders import Loaders, split_for_profile
 from course_utils.data.sources import DOWNLOAD_TIMEOUT, real_or_substitute, socket_timeout
 from course_utils.data.synthetic import SYNTHETIC_SEED
@@ -281,7 +281,7 @@ def make_segmentation_loaders(data: SegmentationData, profile: config.Profile, s
     """
     train_idx, val_idx = split_for_profile(len(data.train_images), profile, seed)
     train_images = data.train_images[train_idx]
-    mean, std = channel_stats(train_images)
+    mean, std = _normalisation_constants(train_images)
     collate = _NormalisedBatch(mean, std)
     batch_size = batch_size or profile.batch_size
 

@@ -1,0 +1,254 @@
+"""Check of a first training loop, one optimizer step at a time.
+
+The student's ``train_one_epoch(model, loader, optimizer, loss_fn)`` runs on the check's
+own tiny model (with batch norm, which behaves differently in training mode) and loader,
+with an optimizer and a loss function that record how they are used:
+
+- the optimizer is ``torch.optim.SGD`` with momentum; at every ``step()`` it keeps the
+  gradients it was given and the weights before and after;
+- the loss is cross-entropy times :data:`LOSS_SCALE`, which no loss of the student's own
+  reproduces.
+
+For each step the oracle is ``torch.autograd.grad`` of that loss on that step's batch at
+the weights the step started from. So a loop that ignores its ``optimizer`` or ``loss_fn``
+argument, forgets ``zero_grad()``, clips gradients, skips ``model.train()``, or hands the
+work to :func:`course_utils.train.fit` is caught at the first step where it differs,
+and told which of these it did.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from course_utils.checks._core import CheckFailed, call, describe, fail, number_array, passed
+
+__all__ = ["LOSS_SCALE", "check_training_loop"]
+
+LOSS_SCALE = 3.0
+LEARNING_RATE = 0.1
+MOMENTUM = 0.9
+N_BATCHES = 3
+
+
+@dataclass
+class _Step:
+    gradients: list[torch.Tensor | None]
+    before: list[torch.Tensor]
+    after: list[torch.Tensor]
+
+
+class _RecordingSGD(torch.optim.SGD):
+    """SGD with momentum that keeps, for every step, the gradients and the weights."""
+
+    def __init__(self, params: Any) -> None:
+        super().__init__(params, lr=LEARNING_RATE, momentum=MOMENTUM)
+        self.steps: list[_Step] = []
+        self.settings = self._settings()
+
+    def _settings(self) -> list[dict[str, Any]]:
+        return [{k: v for k, v in group.items() if k != "params"} for group in self.param_groups]
+
+    def _params(self) -> list[torch.Tensor]:
+        return [p for group in self.param_groups for p in group["params"]]
+
+    def step(self, closure: Any = None) -> Any:  # noqa: D102 (torch's own)
+        params = self._params()
+        gradients = [None if p.grad is None else p.grad.detach().clone() for p in params]
+        before = [p.detach().clone() for p in params]
+        result = super().step(closure)
+        self.steps.append(_Step(gradients, before, [p.detach().clone() for p in params]))
+        return result
+
+
+class _ScaledCrossEntropy(nn.Module):
+    """Cross-entropy times :data:`LOSS_SCALE`; counts its calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return LOSS_SCALE * F.cross_entropy(outputs, targets)
+
+
+def _fixture() -> tuple[nn.Module, torch.utils.data.DataLoader]:
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(16 * N_BATCHES, 3, 8, 8, generator=generator)
+    y = torch.randint(0, 4, (16 * N_BATCHES,), generator=generator)
+    # Its own generator: iterating the loader leaves torch's global random state alone.
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16,
+                                         generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(4 * 6 * 6, 4))
+    return model, loader
+
+
+@contextmanager
+def _watch_for_fit() -> Iterator[list[bool]]:
+    """Note whether :func:`course_utils.train.fit` runs inside the block."""
+    from course_utils import train  # checks stays importable without the training stack
+
+    fit_code, called, previous = train.fit.__code__, [False], sys.getprofile()
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code is fit_code:
+            called[0] = True
+
+    sys.setprofile(profile)
+    try:
+        yield called
+    finally:
+        sys.setprofile(previous)
+
+
+def _expected(template: nn.Module, weights: list[torch.Tensor], batch: tuple, train_mode: bool
+              ) -> tuple[float, list[torch.Tensor]]:
+    """The oracle: loss and gradients of one step at ``weights`` on ``batch``."""
+    model = copy.deepcopy(template).train(train_mode)
+    with torch.no_grad():
+        for p, w in zip(model.parameters(), weights):
+            p.copy_(w)
+    inputs, targets = batch
+    loss = LOSS_SCALE * F.cross_entropy(model(inputs), targets)
+    return loss.item(), list(torch.autograd.grad(loss, list(model.parameters())))
+
+
+def _close(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
+    return all(torch.allclose(x, y, rtol=1e-4, atol=1e-6) for x, y in zip(a, b))
+
+
+def _gradient_hint(got: list[torch.Tensor], expected: list[torch.Tensor], k: int,
+                   steps: list[_Step], eval_mode: list[torch.Tensor]) -> str:
+    if k > 0 and all(g0 is not None for g0 in steps[k - 1].gradients) and _close(
+            got, [e + g0 for e, g0 in zip(expected, steps[k - 1].gradients)]):
+        return ("they are this batch's gradients plus the last step's: did you forget "
+                "optimizer.zero_grad(), so gradients add up?")
+    if _close(got, eval_mode):
+        return ("they are those of the model in eval mode: call model.train() first (batch "
+                "norm and dropout behave differently while training).")
+    if _close(got, [e / LOSS_SCALE for e in expected]):
+        return ("they are those of plain cross-entropy, not of the loss_fn you were given: "
+                "call backward() on loss_fn(outputs, targets).")
+    flat_got = torch.cat([g.flatten() for g in got])
+    flat_expected = torch.cat([e.flatten() for e in expected])
+    ratio = float(flat_got.norm() / flat_expected.norm())
+    if torch.allclose(flat_got, ratio * flat_expected, rtol=1e-4, atol=1e-6):
+        what = ("scaled down: gradient clipping (clip_grad_norm_) changes the update, and "
+                "this loop must not clip." if ratio < 1 else f"scaled by {ratio:.3g}.")
+        return f"they point the right way but are {what}"
+    limit = float(flat_got.abs().max())
+    if torch.allclose(flat_got, flat_expected.clamp(-limit, limit), rtol=1e-4, atol=1e-6):
+        return ("they are cut off at ±{:.3g}: gradient clipping (clip_grad_value_) changes the "
+                "update, and this loop must not clip.".format(limit))
+    return ("does your loop call backward() once per batch, on the loss of that batch, "
+            "in the loader's order?")
+
+
+def _check_steps(name: str, template: nn.Module, batches: list, optimizer: _RecordingSGD,
+                 final: list[torch.Tensor]) -> list[float]:
+    """Check every recorded step against the oracle; return the expected losses."""
+    names = [n for n, _ in template.named_parameters()]
+    losses = []
+    for k, (step, batch) in enumerate(zip(optimizer.steps, batches)):
+        if k > 0 and not _close(step.before, optimizer.steps[k - 1].after):
+            fail(name, f"the weights changed between optimizer steps {k} and {k + 1}: only "
+                       "optimizer.step() may update them.")
+        missing = [n for n, g in zip(names, step.gradients) if g is None]
+        if missing:
+            fail(name, f"at step {k + 1}, optimizer.step() found no gradient for "
+                       f"{', '.join(missing)}: call loss.backward() before optimizer.step(), and "
+                       "optimizer.zero_grad() before backward(), not between.")
+        loss, expected = _expected(template, step.before, batch, train_mode=True)
+        losses.append(loss)
+        if not _close(step.gradients, expected):
+            _, eval_mode = _expected(template, step.before, batch, train_mode=False)
+            hint = _gradient_hint(step.gradients, expected, k, optimizer.steps, eval_mode)
+            fail(name, f"at step {k + 1} the gradients that reached optimizer.step() are not "
+                       f"those of loss_fn on that batch: {hint}")
+    if optimizer._settings() != optimizer.settings:
+        fail(name, "the optimizer's settings changed during the epoch: use the optimizer as "
+                   "it was given (its learning rate and momentum included).")
+    if not _close(final, optimizer.steps[-1].after):
+        fail(name, "the weights changed after the last optimizer step: only optimizer.step() "
+                   "may update them.")
+    return losses
+
+
+def _returned_losses(name: str, result: Any) -> np.ndarray:
+    if result is None:
+        fail(name, "your function returned None: return the loss of every step (a list).")
+    if isinstance(result, (int, float)) or (isinstance(result, (torch.Tensor, np.ndarray))
+                                            and result.ndim == 0):
+        fail(name, f"your function returned one number ({describe(result)}): return the loss "
+                   "of every step, one value per batch.")
+    losses = number_array(name, result, "the returned losses")
+    if losses.ndim != 1 or len(losses) != N_BATCHES:
+        fail(name, f"returned {losses.size} losses for {N_BATCHES} batches: return one loss "
+                   "per step (the value of that step's loss).")
+    return losses
+
+
+def check_training_loop(train_one_epoch: Callable[..., Any]) -> None:
+    """Check ``train_one_epoch(model, loader, optimizer, loss_fn)``: one epoch of training
+    that uses the optimizer and loss function it is given and returns every step's loss
+    (a list, an array or a tensor of them).
+
+    Each step is checked against ``torch.autograd.grad`` of the given loss on that
+    step's batch; see the module docstring for what the check records.
+
+    >>> check_training_loop(lambda model, loader, optimizer, loss_fn: [])
+    Traceback (most recent call last):
+    ...
+    course_utils.checks._core.CheckFailed: check_training_loop: returned 0 losses for 3 \
+batches: return one loss per step (the value of that step's loss).
+    """
+    name = "check_training_loop"
+    template, loader = _fixture()
+    model = copy.deepcopy(template).eval()  # a correct loop switches to training mode itself
+    start = [p.detach().clone() for p in model.parameters()]
+    optimizer, loss_fn = _RecordingSGD(model.parameters()), _ScaledCrossEntropy()
+    with _watch_for_fit() as used_fit:
+        try:
+            result = call(name, train_one_epoch, (model, loader, optimizer, loss_fn),
+                          "train_one_epoch(model, loader, optimizer, loss_fn)")
+        except CheckFailed:
+            if not used_fit[0]:
+                raise
+    if used_fit[0]:
+        fail(name, "your function calls course_utils.train.fit: this task is to write the "
+                   "loop that fit runs for you, with the optimizer and loss_fn you are given.")
+    losses = _returned_losses(name, result)
+    if loss_fn.calls == 0:
+        fail(name, "the loss_fn you were given was never called: use the loss_fn argument, "
+                   "not a loss of your own.")
+    final = [p.detach().clone() for p in model.parameters()]
+    if not optimizer.steps:
+        if _close(final, start):
+            fail(name, "the weights did not change: did you call optimizer.step()?")
+        fail(name, "the weights changed, but the optimizer you were given never stepped: did "
+                   "you create an optimizer of your own? Use the optimizer argument.")
+    if len(optimizer.steps) != N_BATCHES:
+        fail(name, f"optimizer.step() ran {len(optimizer.steps)} times for {N_BATCHES} batches: "
+                   "once per batch.")
+    expected = _check_steps(name, template, list(loader), optimizer, final)
+    for k, (got, want) in enumerate(zip(losses, expected), start=1):
+        if not np.isclose(got, want, rtol=1e-4, atol=1e-6):
+            hint = (" They look like plain cross-entropy: return the values of loss_fn."
+                    if np.isclose(got * LOSS_SCALE, want, rtol=1e-4) else
+                    " Return each step's own loss (loss.item()), not a running mean or sum.")
+            fail(name, f"the training steps are right, but the loss you returned for step {k} "
+                       f"({got:.5f}) is not that step's loss.{hint}")
+    passed(name, f"{N_BATCHES} steps use the given optimizer and loss_fn, each gradient agrees "
+                 "with torch.autograd, and the step losses are returned")
