@@ -8,7 +8,8 @@ NBVAL_TIMEOUT ?= 600
 # Unit tests, then every notebook re-executed by nbval in the smoke profile.
 # The guard plugin fails a dead kernel within seconds instead of after the cell timeout.
 NBVAL_ENV  := COURSE_PROFILE=smoke COURSE_LIVE_PLOT=0
-NBVAL_ARGS := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg \
+NBVAL_ARGS := --nbval-lax --nbval-current-env \
+              --nbval-sanitize-with course_utils/instructor/verify/sanitize.cfg \
               --nbval-cell-timeout=$(NBVAL_TIMEOUT) -p tests.nbval_guard
 
 .PHONY: setup run test lint format unit nbval lab clean notebooks release verify bench

@@ -2,6 +2,6 @@
 
 import sys
 
-from course_utils.instructor.verify import worker
+from course_utils.instructor.verify.worker import worker
 
 sys.exit(worker())
