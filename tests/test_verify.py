@@ -1,13 +1,16 @@
-"""`course verify`: re-execution of untrusted submissions in a sandbox, and the gradebook.
+"""`course verify` on a tiny template: tampering, sandbox limits, gradebook, Dask.
 
-Most submissions are built from a tiny notebook that needs no PyTorch, so that each
-verification takes seconds; one test uses a real course notebook.
+The tiny template needs no PyTorch, so each sandboxed run takes seconds; the attacks on a
+real course notebook are in test_verify_attacks.py.
 """
 
 from __future__ import annotations
 
 import copy
 import csv
+import json
+import re
+import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -16,232 +19,281 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course_utils.instructor import cli, verify
-from course_utils.instructor.notebook_io import CHECK_TAG, is_checked
-from course_utils.instructor.refresh import REFRESH_ENV
+from course_utils.instructor import cli
+from course_utils.instructor.notebook_io import CHECK_TAG, RESULT_TAG
+from course_utils.instructor.verify import (INVALID, MEMORY, MISMATCH, TAMPERED, TIMEOUT,
+                                            VERIFIED, Limits, Verdict, report, sandbox,
+                                            verify_all)
+from course_utils.instructor.verify.compare import comparable_text, read_sanitizers
+from course_utils.instructor.verify.submission import solution_tokens
+from course_utils.instructor.verify.template import (Template, load_templates, notebook_to_run,
+                                                     tampering)
 from course_utils.notebooks import execute_notebook, kernel_env
-from course_utils.instructor.verify import (ERROR, INVALID, MEMORY, MISMATCH, RESULT_TAG, TIMEOUT,
-                                 VERIFIED, Limits, Verdict, verify_all)
 
-ROOT = Path(__file__).resolve().parent.parent
-FAST = Limits(cell_timeout=30, notebook_timeout=120, memory_mb=1024)
-ISOLATED = bool(verify.isolation_prefix())
+pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None,
+                                reason="bubblewrap is not installed (apt-get install bubblewrap)")
+NAME = "tiny.ipynb"
+FAST = Limits(cell_timeout=10, notebook_timeout=120, memory_mb=1024)
+SOLUTION = "### BEGIN SOLUTION\nanswer = 6 * 7\n### END SOLUTION"
 
 
-def tiny_notebook() -> nbformat.NotebookNode:
-    """Cell 2 is checked, cell 3 declares two key results."""
-    return new_notebook(cells=[
-        new_markdown_cell("# A tiny submission"),
-        new_code_cell("value = 6 * 7"),
-        new_code_cell("print('the answer is', value)", metadata={"tags": [CHECK_TAG]}),
-        new_code_cell("print(f'answer: {value}')\nprint('accuracy: 0.93')",
+def tiny_template() -> nbformat.NotebookNode:
+    """Cell 2 is the solution, cell 3 is checked (2 points), cell 4 prints two results."""
+    nb = new_notebook(cells=[
+        new_markdown_cell("# A tiny assignment"),
+        new_code_cell("import math"),
+        new_code_cell(SOLUTION),
+        new_code_cell("print('the answer is', answer)",
+                      metadata={"tags": [CHECK_TAG], "course": {"points": 2}}),
+        new_code_cell('print(f"answer: {answer}")\nprint(f"accuracy: {0.93}")',
                       metadata={"tags": [RESULT_TAG]}),
     ])
-
-
-@pytest.fixture(scope="module")
-def executed(tmp_path_factory: pytest.TempPathFactory) -> nbformat.NotebookNode:
-    """The tiny notebook, executed top to bottom: a genuine submission."""
-    nb = tiny_notebook()
-    folder = tmp_path_factory.mktemp("executed")
-    assert execute_notebook(nb, folder, 60, kernel_env({})) is None
+    for index, cell in enumerate(nb.cells):
+        cell.id = f"cell{index:04d}"
     return nb
 
 
-def submission(folder: Path, name: str, nb: nbformat.NotebookNode, *extra_cells: str) -> Path:
-    """Write a copy of ``nb`` with ``extra_cells`` appended; return its path."""
+@pytest.fixture(scope="module")
+def template_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The instructor's folder: the tiny template, executed, with its checked output."""
+    folder = tmp_path_factory.mktemp("templates")
+    nb = tiny_template()
+    assert execute_notebook(nb, folder, 60, kernel_env({})) is None
+    nbformat.write(nb, folder / NAME)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def genuine(template_dir: Path) -> nbformat.NotebookNode:
+    """A genuine submission: the template executed top to bottom by a student."""
+    return nbformat.read(template_dir / NAME, as_version=4)
+
+
+def write(folder: Path, student: str, nb: nbformat.NotebookNode, solution: str | None = None,
+          name: str = NAME) -> Path:
+    """Write ``nb`` (with another solution cell source, if given) as a student's file."""
     nb = copy.deepcopy(nb)
-    nb.cells.extend(new_code_cell(source) for source in extra_cells)
-    path = folder / name
+    if solution is not None:
+        nb.cells[2].source = solution
+    path = folder / student / name
+    path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
     return path
 
 
+# ------------------------------------------------------------------- no sandbox needed
+
+
+def test_tampering_names_each_changed_cell(genuine: nbformat.NotebookNode) -> None:
+    template = Template(Path(NAME), genuine)
+    deleted, retagged, blanked, moved, tagged = (copy.deepcopy(genuine) for _ in range(5))
+    del deleted.cells[3]
+    retagged.cells[3].metadata.tags = ["skip-execution", CHECK_TAG]
+    blanked.cells[3].source = "  "
+    moved.cells[3], moved.cells[4] = moved.cells[4], moved.cells[3]
+    tagged.cells[2].metadata.tags = [RESULT_TAG]
+    assert tampering(template, genuine) == []
+    assert tampering(template, deleted) == ["cell 3 (print('the answer is', answer)) is missing"]
+    assert "cell 3 (print('the answer is', answer)) is re-tagged" in tampering(template,
+                                                                              retagged)[0]
+    assert tampering(template, blanked) == ["cell 3 (print('the answer is', answer)) is blanked"]
+    assert tampering(template, moved) == ["cell 3 (print('the answer is', answer)) is moved"]
+    assert tampering(template, tagged) == [
+        "cell 2 (### BEGIN SOLUTION) is tagged result, which the template's cell is not"]
+
+
+def test_notebook_to_run_takes_only_solution_cells_from_the_submission(
+        genuine: nbformat.NotebookNode) -> None:
+    template = Template(Path(NAME), genuine)
+    mine = copy.deepcopy(genuine)
+    mine.cells[1].source = "import os; os.system('touch /tmp/owned')"
+    mine.cells[2].source = "answer = 41"
+    mine.cells.append(new_code_cell("print('extra cell')"))
+    run, notes = notebook_to_run(template, mine)
+    assert [c.source for c in run.cells][:3] == ["# A tiny assignment", "import math",
+                                                 "answer = 41"]
+    assert run.cells[3].source.endswith("print('the answer is', answer)")
+    assert "course_utils.checks" in run.cells[3].source, "checks re-imported first"
+    assert len(run.cells) == len(genuine.cells) and notes == []
+    assert all(c.get("outputs", []) == [] for c in run.cells)
+
+
+def test_sanitizer_blanks_the_progress_bar_not_the_line() -> None:
+    patterns = read_sanitizers()
+
+    def text(line: str) -> str:
+        return comparable_text([nbformat.v4.new_output("stream", text=line)], patterns)
+
+    bar = "epoch 1: 100%|██████████| 12/12 [00:01<00:00, 9.87it/s]\n"
+    assert text(bar) == text(bar.replace("00:01", "00:07").replace("9.87", "1.02"))
+    assert text(bar) == "epoch 1: PROGRESS-BAR\n"
+    assert text("PASS check_convolution: 20 cases agree 100%|\n") != text(
+        "FAIL check_convolution: 3 cases disagree 100%|\n")
+
+
+def test_csv_and_markdown_escape_what_a_submission_controls() -> None:
+    evil = Verdict("x\n## forged: verified | |.ipynb", VERIFIED, "=1+2",
+                   results={"answer": '=HYPERLINK("http://evil.example","click")'})
+    rows = list(csv.DictReader(report.to_csv([evil], ["result:answer"]).splitlines()))
+    assert rows[0]["result:answer"] == '\'=HYPERLINK("http://evil.example","click")'
+    assert rows[0]["note"] == "'=1+2"
+    assert report.csv_cell("-0.5") == "-0.5" and report.csv_cell("@cmd") == "'@cmd"
+    markdown = report.to_markdown([evil], FAST, "bubblewrap")
+    assert not any(line.startswith("## forged") for line in markdown.splitlines())
+    assert "x ## forged: verified \\| \\|.ipynb" not in markdown
+    assert "x \\#\\# forged: verified \\| \\|.ipynb" in markdown
+
+
+def test_gradebook_refuses_a_folder_in_its_place(tmp_path: Path, template_dir: Path) -> None:
+    (tmp_path / "gradebook.csv").mkdir()
+    with pytest.raises(report.GradebookError, match="exists and is not a file"):
+        report.Gradebook(tmp_path / "gradebook.csv", load_templates(template_dir), FAST, "x")
+
+
+def test_gradebook_keeps_rows_and_resumes(tmp_path: Path, template_dir: Path) -> None:
+    templates = load_templates(template_dir)
+    out = tmp_path / "gradebook.csv"
+    book = report.Gradebook(out, templates, FAST, "bubblewrap")
+    book.add(Verdict("a.ipynb", VERIFIED, "ok", template=NAME, sha256="aa",
+                     course_version="v1", results={"answer": "42", "forged": "1"}))
+    # Interrupted here: the finished row is on disk already, and nothing half-written.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gradebook.csv", "gradebook.json",
+                                                          "gradebook.md"]
+    rows = list(csv.DictReader(out.read_text().splitlines()))
+    assert rows[0]["result:answer"] == "42"
+    assert [c for c in rows[0] if c.startswith("result:")] == ["result:answer",
+                                                                "result:accuracy"]
+    again = report.Gradebook(out, templates, FAST, "bubblewrap")
+    assert again.graded("a.ipynb", "aa", {"v1"})
+    assert not again.graded("a.ipynb", "bb", {"v1"}), "another file"
+    assert not again.graded("a.ipynb", "aa", {"v2"}), "another course version"
+
+
+def test_similar_solutions_are_listed() -> None:
+    tokens = solution_tokens
+    verdicts = [Verdict(name, VERIFIED, "", template=NAME, tokens=tokens([code]))
+                for name, code in (("a", "total = x + y  # add\nprint(total)"),
+                                   ("b", "s=p+q\nprint(s)"), ("c", "print(sum([1, 2]))"))]
+    report.mark_similar(verdicts)
+    assert [v.similar_to for v in verdicts] == [["b"], ["a"], []]
+
+
+def test_verify_refuses_without_bubblewrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    sandbox.sandbox_problem.cache_clear()
+    try:
+        code = cli.main(["verify", str(tmp_path), "--out", str(tmp_path / "g.csv")])
+    finally:
+        sandbox.sandbox_problem.cache_clear()
+    assert code == 2
+    message = capsys.readouterr().err
+    assert "apt-get install bubblewrap" in message and "--unsafe-no-sandbox" in message
+
+
+# ------------------------------------------------------------------------- sandboxed
+
+
 @pytest.fixture
 def sandboxes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Make the sandboxes of this test land in a folder that the test can inspect."""
+    """Make the sandboxes' host folders land where the test can inspect them."""
     folder = tmp_path / "sandboxes"
     folder.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(folder))
     return folder
 
 
-def processes_mentioning(text: str) -> list[str]:
-    """Command lines of running processes that contain ``text`` (Linux /proc)."""
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            line = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue  # the process ended meanwhile
-        if text in line:
-            found.append(line)
-    return found
+def test_batch_of_tiny_submissions(genuine: nbformat.NotebookNode, template_dir: Path,
+                                   tmp_path: Path, sandboxes: Path) -> None:
+    folder = tmp_path / "submissions"
+    wrong = copy.deepcopy(genuine)
+    wrong.cells[3].outputs[0].text = "the answer is 43\n"
+    paths = {
+        "genuine": write(folder, "genuine", genuine),
+        "edited": write(folder, "edited", wrong),
+        "formula": write(folder, "formula", genuine,
+                         "answer = '=HYPERLINK(\"http://evil.example\",\"x\")'"),
+        "names": write(folder, "names", genuine, "\n".join(
+            [f"print('name_{i}: {i}')" for i in range(311)] + ["answer = 42"])),
+        "loop": write(folder, "loop", genuine, "while True:\n    pass"),
+        "hungry": write(folder, "hungry", genuine,
+                        "blocks = []\nwhile True:\n    blocks.append(bytearray(10**8))"),
+        "foreign": write(folder, "foreign", new_notebook(cells=[new_code_cell("1")])),
+        "empty": write(folder, "empty", new_notebook()),
+    }
+    out = tmp_path / "grades" / "gradebook.csv"
+    code = cli.main(["verify", str(folder), "--template", str(template_dir), "--out", str(out),
+                     "-j", "2", "--memory-mb", "1024", "--cell-timeout", "10"])
+    assert code == 1
+    with open(out, newline="") as handle:
+        rows = {Path(row["submission"]).parent.name: row for row in csv.DictReader(handle)}
+    good = rows["genuine"]
+    assert (good["status"], good["score"], good["max_score"]) == (VERIFIED, "3", "3")
+    assert (good["result:answer"], good["result:accuracy"]) == ("42", "0.93")
+    assert rows["edited"]["status"] == MISMATCH
+    assert "cell 3 (print('the answer is', answer))" in rows["edited"]["note"]
+    assert rows["formula"]["result:answer"].startswith("'=HYPERLINK")
+    assert [c for c in good if c.startswith("result:")] == ["result:answer", "result:accuracy"]
+    assert rows["names"]["status"] == VERIFIED
+    assert rows["loop"]["status"] == TIMEOUT
+    assert rows["loop"]["note"] == "cell 2 exceeded the cell time limit (10 s)"
+    assert rows["hungry"]["status"] == MEMORY
+    assert rows["foreign"]["status"] == INVALID
+    assert "not one of the course's notebooks" in rows["foreign"]["note"]
+    assert rows["empty"]["note"] == "the notebook has no cells"
+    assert not list(sandboxes.iterdir()), "every sandbox's host folder is deleted"
+
+    # A rerun skips what is graded already; a changed file is graded again.
+    def wall_times() -> dict[str, float]:
+        state = json.loads(out.with_suffix(".json").read_text())
+        return {Path(v["submission"]).parent.name: v["wall_s"] for v in state}
+
+    before = wall_times()
+    write(folder, "edited", genuine)
+    assert cli.main(["verify", str(folder), "--template", str(template_dir), "--out", str(out),
+                     "--cell-timeout", "10", "--memory-mb", "1024"]) == 1
+    rows = {Path(r["submission"]).parent.name: r for r in csv.DictReader(out.open())}
+    assert rows["edited"]["status"] == VERIFIED
+    after = wall_times()
+    assert after["edited"] != before["edited"]
+    assert {k: v for k, v in after.items() if k != "edited"} == {
+        k: v for k, v in before.items() if k != "edited"}, "the others are not re-run"
 
 
-def test_genuine_edited_and_reordered_submissions(executed: nbformat.NotebookNode,
-                                                  tmp_path: Path) -> None:
-    genuine = submission(tmp_path, "genuine.ipynb", executed)
-    edited_nb = copy.deepcopy(executed)
-    edited_nb.cells[2].outputs[0].text = "the answer is 43\n"
-    edited = submission(tmp_path, "edited.ipynb", edited_nb)
-    reordered_nb = copy.deepcopy(executed)
-    reordered_nb.cells[1].execution_count, reordered_nb.cells[2].execution_count = 2, 1
-    reordered = submission(tmp_path, "reordered.ipynb", reordered_nb)
-
-    good, bad, shuffled = verify_all([genuine, edited, reordered], FAST, jobs=2)
-
-    assert (good.status, good.in_order, good.errors) == (VERIFIED, "yes", [])
-    assert good.results == {"answer": "42", "accuracy": "0.93"}
-    assert good.row(["answer", "accuracy"])["result:accuracy"] == "0.93"
-    assert good.network_isolated is ISOLATED
-    assert good.wall_s is not None and good.wall_s > 0
-
-    assert bad.status == MISMATCH
-    assert "cell 2 (print('the answer is', value))" in bad.note
-    assert bad.mismatched[0].diff == "-the answer is 43\n+the answer is 42"
-    assert bad.row([])["mismatched_cells"] == "2"
-
-    assert shuffled.status == VERIFIED
-    assert shuffled.in_order == "no: cell 1 ran as [2], expected [1]"
-
-
-def test_real_notebook_genuine_passes_and_hand_edit_fails(tmp_path: Path) -> None:
-    source = sorted((ROOT / "notebooks").glob("*.ipynb"))[0]
-    nb = nbformat.read(source, as_version=4)
-    assert execute_notebook(nb, source.parent, 600, kernel_env(REFRESH_ENV)) is None
-    genuine = submission(tmp_path, "genuine.ipynb", nb)
-    index = next(i for i, cell in enumerate(nb.cells)
-                 if is_checked(cell) and cell.outputs
-                 and cell.outputs[0].output_type == "stream")
-    first, *rest = nb.cells[index].outputs[0].text.split("\n", 1)
-    nb.cells[index].outputs[0].text = "\n".join([first + " (edited)", *rest])
-    edited = submission(tmp_path, "edited.ipynb", nb)
-
-    good, bad = verify_all([genuine, edited], Limits(), jobs=2)
-
-    assert good.status == VERIFIED, good.note
-    assert good.checks and all(check.reproduces for check in good.checks)
-    assert bad.status == MISMATCH
-    assert [check.index for check in bad.mismatched] == [index]
-    assert f"cell {index} (" in bad.note
-    assert bad.mismatched[0].diff.startswith(f"-{first} (edited)\n+{first}")
-
-
-def test_endless_loop_stopped_by_cell_time_limit(executed: nbformat.NotebookNode,
-                                                 tmp_path: Path) -> None:
-    looping = submission(tmp_path, "loop.ipynb", executed, "while True:\n    pass")
-    [verdict] = verify_all([looping], Limits(cell_timeout=3, notebook_timeout=120))
+def test_notebook_time_limit_kills_every_process(genuine: nbformat.NotebookNode,
+                                                 template_dir: Path, tmp_path: Path,
+                                                 sandboxes: Path) -> None:
+    tag = f"sleeper-{uuid.uuid4().hex}"
+    path = write(tmp_path, "sleeper", genuine,
+                 f"import subprocess\nsubprocess.Popen(['sleep', '600'], start_new_session=True)"
+                 f"\nimport time\nwhile True:\n    time.sleep(1)  # {tag}")
+    [verdict] = verify_all([path], load_templates(template_dir),
+                           Limits(cell_timeout=60, notebook_timeout=8), read_sanitizers())
     assert verdict.status == TIMEOUT
-    assert verdict.note == "cell 4 exceeded the cell time limit (3 s)"
-    assert verdict.results == {"answer": "42", "accuracy": "0.93"}, "cells before it ran"
-
-
-@pytest.mark.parametrize("isolated", [True, False], ids=["namespaces", "no-namespaces"])
-def test_endless_loop_stopped_by_notebook_time_limit(isolated: bool,
-                                                     executed: nbformat.NotebookNode,
-                                                     tmp_path: Path, sandboxes: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    if isolated and not ISOLATED:
-        pytest.skip("user namespaces are not available here")
-    if not isolated:
-        monkeypatch.setattr(verify, "isolation_prefix", lambda: ())
-    looping = submission(tmp_path, "loop.ipynb", executed, "while True:\n    pass")
-    [verdict] = verify_all([looping], Limits(cell_timeout=60, notebook_timeout=8))
-    assert verdict.status == TIMEOUT
-    assert verdict.note == "stopped by the notebook time limit (8 s) in cell 4"
-    assert verdict.network_isolated is isolated
-    assert 8 <= verdict.wall_s < 20
-    # The kernel ran in a sandbox under `sandboxes`; nothing of it may survive.
-    assert not processes_mentioning(str(sandboxes))
+    assert verdict.note == "stopped by the notebook time limit (8 s) in cell 2"
+    assert not any(tag in p.read_bytes().decode(errors="replace")
+                   for p in Path("/proc").glob("[0-9]*/cmdline") if p.exists())
     assert not list(sandboxes.iterdir())
 
 
-def test_unbounded_allocation_stopped_by_memory_limit(executed: nbformat.NotebookNode,
-                                                      tmp_path: Path) -> None:
-    hungry = submission(tmp_path, "hungry.ipynb", executed,
-                        "blocks = []\nwhile True:\n    blocks.append(bytearray(10**8))")
-    [verdict] = verify_all([hungry], Limits(cell_timeout=60, memory_mb=1024))
-    assert verdict.status == MEMORY
-    assert verdict.note == "cell 4 ran out of memory (limit 1024 MB): MemoryError"
+def test_dask_cluster_grades_like_the_local_pool(genuine: nbformat.NotebookNode,
+                                                 template_dir: Path, tmp_path: Path) -> None:
+    distributed = pytest.importorskip("dask.distributed")
+    paths = [write(tmp_path, "good", genuine), write(tmp_path, "bad", genuine, "answer = 41")]
+    templates = load_templates(template_dir)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster:
+        verdicts = verify_all(paths, templates, FAST, read_sanitizers(),
+                              scheduler=cluster.scheduler_address)
+    assert [v.status for v in verdicts] == [VERIFIED, MISMATCH]
+    assert re.search(r"cell 3", verdicts[1].note)
 
 
-def test_files_environment_and_network_stay_in_the_sandbox(
-        executed: nbformat.NotebookNode, tmp_path: Path, sandboxes: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    name = f"verify-probe-{uuid.uuid4().hex}"
-    monkeypatch.setenv("COURSE_TEST_SECRET", "do not leak")
-    probe = submission(tmp_path, "probe.ipynb", executed, f"""\
-import errno, os, socket
-open({name!r}, "w").write("relative")
-open(os.path.expanduser("~/{name}"), "w").write("home")
-print("relative_file:", os.path.abspath({name!r}))
-print("home_file:", os.path.expanduser("~/{name}"))
-print("secret:", os.environ.get("COURSE_TEST_SECRET", "absent"))
-try:
-    socket.create_connection(("192.0.2.1", 80), timeout=2).close()
-    print("network: reachable")
-except OSError as exc:
-    print("network:", "unreachable" if exc.errno == errno.ENETUNREACH else "other error")
-""")
-    nb = nbformat.read(probe, as_version=4)
-    nb.cells[-1].metadata["tags"] = [RESULT_TAG]
-    nbformat.write(nb, probe)
-
-    [verdict] = verify_all([probe], FAST)
-
-    assert verdict.status == VERIFIED, verdict.note
-    for key in ("relative_file", "home_file"):
-        assert verdict.results[key].startswith(str(sandboxes) + "/"), verdict.results[key]
-    assert verdict.results["secret"] == "absent"
-    if ISOLATED:
-        assert verdict.results["network"] == "unreachable"
-    for folder in (Path.cwd(), ROOT, Path.home(), tmp_path):
-        assert not (folder / name).exists(), folder
-    assert not list(sandboxes.iterdir()), "the sandbox is deleted afterwards"
-
-
-def test_cli_grades_good_submissions_next_to_broken_files(executed: nbformat.NotebookNode,
-                                                         tmp_path: Path) -> None:
-    folder = tmp_path / "submissions"
-    folder.mkdir()
-    good = submission(folder, "good.ipynb", executed)
-    failing = submission(tmp_path, "failing.ipynb", executed, "1 / 0")
-    truncated = tmp_path / "truncated.ipynb"
-    truncated.write_text(good.read_text()[:200])
-    text = tmp_path / "notes.txt"
-    text.write_text("my answers are in the PDF")
-    missing = tmp_path / "missing.ipynb"
-    out = tmp_path / "grades" / "gradebook.csv"
-
-    code = cli.main(["verify", str(truncated), str(folder), str(text), str(failing),
-                        str(missing), "--out", str(out), "-j", "2", "--memory-mb", "1024"])
-
-    assert code == 1
-    with open(out, newline="") as handle:
-        rows = {Path(row["submission"]).name: row for row in csv.DictReader(handle)}
-    assert list(rows) == ["truncated.ipynb", "good.ipynb", "notes.txt", "failing.ipynb",
-                          "missing.ipynb"]
-    assert rows["good.ipynb"]["status"] == VERIFIED
-    assert rows["good.ipynb"]["result:answer"] == "42"
-    assert rows["failing.ipynb"]["status"] == ERROR
-    assert "cell 4: ZeroDivisionError: division by zero" in rows["failing.ipynb"]["note"]
-    for name in ("truncated.ipynb", "notes.txt"):
-        assert rows[name]["status"] == INVALID
-        assert rows[name]["note"] == ("not a notebook: the file is not JSON "
-                                      "(truncated, or another format)")
-    assert rows["missing.ipynb"]["status"] == INVALID
-    assert "No such file" in rows["missing.ipynb"]["note"]
-
-    report = out.with_suffix(".md").read_text()
-    assert f"## {good}: verified" in report
-    assert f"| {truncated} | INVALID |" in report
-
-
-def test_report_shows_stored_and_fresh_results() -> None:
-    verdict = Verdict("a.ipynb", VERIFIED, "all 1 checked cells reproduce", in_order="yes",
-                      stored_results={"accuracy": "0.91"}, results={"accuracy": "0.93"},
-                      wall_s=1.0, network_isolated=True)
-    report = verify.markdown_report([verdict], Limits())
-    assert "accuracy = 0.93 (stored: 0.91)" in report
-    assert "profile smoke, 120 s per cell, 900 s per notebook, 4096 MB memory" in report
+def test_tampered_submission_is_not_executed(genuine: nbformat.NotebookNode,
+                                             template_dir: Path, tmp_path: Path) -> None:
+    nb = copy.deepcopy(genuine)
+    nb.cells[3].metadata.tags = []
+    [verdict] = verify_all([write(tmp_path, "t", nb)], load_templates(template_dir), FAST,
+                           read_sanitizers())
+    assert verdict.status == TAMPERED and verdict.wall_s is None
+    assert (verdict.score, verdict.max_score) == (0, 3)

@@ -194,15 +194,15 @@ def tampering(template: Template, nb: NotebookNode) -> list[str]:
 def checks_reimport(template: Template) -> str:
     """Source that re-imports ``course_utils.checks`` and rebinds the template's names for it.
 
-    Runs before each checked cell, so a solution cell that patched the checks module
-    (or rebound ``checks``) cannot make a check print PASS: the module is read again
-    from the instructor's read-only install.
+    Runs before each checked cell, so a solution cell that patched the checks package
+    or its modules (or rebound ``checks``) cannot make a check print PASS: they are read
+    again from the instructor's read-only install.
 
     >>> cell = nbformat.v4.new_code_cell("from course_utils import checks, viz")
     >>> print(checks_reimport(Template(Path("t"), nbformat.v4.new_notebook(cells=[cell]))))
-    import sys as _course_verify_sys
-    _course_verify_sys.modules.pop('course_utils.checks', None)
-    del _course_verify_sys
+    # course verify: the checks as installed, not as this notebook may have patched them
+    [__import__('sys').modules.pop(m) for m in list(__import__('sys').modules)
+     if m == 'course_utils.checks' or m.startswith('course_utils.checks.')]
     from course_utils import checks
     """
     imports = []
@@ -221,9 +221,11 @@ def checks_reimport(template: Template) -> str:
             elif isinstance(node, (ast.Import, ast.ImportFrom)) and "course_utils.checks" in (
                     [getattr(node, "module", None)] + [a.name for a in node.names]):
                 imports.append(ast.unparse(node))
-    return "\n".join(["import sys as _course_verify_sys",
-                      "_course_verify_sys.modules.pop('course_utils.checks', None)",
-                      "del _course_verify_sys", *dict.fromkeys(imports)])
+    return "\n".join([
+        "# course verify: the checks as installed, not as this notebook may have patched them",
+        "[__import__('sys').modules.pop(m) for m in list(__import__('sys').modules)",
+        " if m == 'course_utils.checks' or m.startswith('course_utils.checks.')]",
+        *dict.fromkeys(imports)])
 
 
 def notebook_to_run(template: Template, nb: NotebookNode) -> tuple[NotebookNode, list[str]]:
