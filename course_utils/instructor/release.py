@@ -251,8 +251,9 @@ def student_pyproject(pyproject: dict[str, Any]) -> dict[str, Any]:
     >>> student["tool"]["setuptools"]["packages"]["find"]
     {'include': ['c*'], 'exclude': ['course_utils.instructor*']}
     """
-    student = copy.deepcopy({key: pyproject[key] for key in ("build-system", "project", "tool")
-                             if key in pyproject})
+    kept = ("build-system", "project", "tool")
+    student: dict[str, Any] = copy.deepcopy({key: pyproject[key] for key in kept
+                                             if key in pyproject})
     project = student["project"]
     project.pop("scripts", None)
     extras = project.pop("optional-dependencies", {})
