@@ -47,6 +47,11 @@ class _Step:
     after: list[torch.Tensor]
 
 
+def _cpu(tensor: torch.Tensor) -> torch.Tensor:
+    """A CPU copy, compared with the CPU oracle even if the loop moved the model to a GPU."""
+    return tensor.detach().to("cpu", copy=True)
+
+
 class _RecordingSGD(torch.optim.SGD):
     """SGD with momentum that keeps, for every step, the gradients and the weights."""
 
@@ -63,10 +68,10 @@ class _RecordingSGD(torch.optim.SGD):
 
     def step(self, closure: Any = None) -> Any:  # noqa: D102 (torch's own)
         params = self._params()
-        gradients = [None if p.grad is None else p.grad.detach().clone() for p in params]
-        before = [p.detach().clone() for p in params]
+        gradients = [None if p.grad is None else _cpu(p.grad) for p in params]
+        before = [_cpu(p) for p in params]
         result = super().step(closure)
-        self.steps.append(_Step(gradients, before, [p.detach().clone() for p in params]))
+        self.steps.append(_Step(gradients, before, [_cpu(p) for p in params]))
         return result
 
 
@@ -217,7 +222,7 @@ batches: return one loss per step (the value of that step's loss).
     name = "check_training_loop"
     template, loader = _fixture()
     model = copy.deepcopy(template).eval()  # a correct loop switches to training mode itself
-    start = [p.detach().clone() for p in model.parameters()]
+    start = [_cpu(p) for p in model.parameters()]
     optimizer, loss_fn = _RecordingSGD(model.parameters()), _ScaledCrossEntropy()
     with _watch_for_fit() as used_fit:
         try:
@@ -233,7 +238,7 @@ batches: return one loss per step (the value of that step's loss).
     if loss_fn.calls == 0:
         fail(name, "the loss_fn you were given was never called: use the loss_fn argument, "
                    "not a loss of your own.")
-    final = [p.detach().clone() for p in model.parameters()]
+    final = [_cpu(p) for p in model.parameters()]
     if not optimizer.steps:
         if _close(final, start):
             fail(name, "the weights did not change: did you call optimizer.step()?")
