@@ -21,13 +21,27 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from course_utils.instructor import cli
 from course_utils.instructor.notebook_io import CHECK_TAG, RESULT_TAG
-from course_utils.instructor.verify import (INVALID, MEMORY, MISMATCH, TAMPERED, TIMEOUT,
-                                            VERIFIED, Limits, Verdict, report, sandbox,
-                                            verify_all)
+from course_utils.instructor.verify import (
+    INVALID,
+    MEMORY,
+    MISMATCH,
+    TAMPERED,
+    TIMEOUT,
+    VERIFIED,
+    Limits,
+    Verdict,
+    report,
+    sandbox,
+    verify_all,
+)
 from course_utils.instructor.verify.compare import comparable_text, read_sanitizers
 from course_utils.instructor.verify.submission import solution_tokens
-from course_utils.instructor.verify.template import (Template, load_templates, notebook_to_run,
-                                                     tampering)
+from course_utils.instructor.verify.template import (
+    Template,
+    load_templates,
+    notebook_to_run,
+    tampering,
+)
 from course_utils.notebooks import execute_notebook, kernel_env
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None,
@@ -208,19 +222,18 @@ def test_batch_of_tiny_submissions(genuine: nbformat.NotebookNode, template_dir:
     folder = tmp_path / "submissions"
     wrong = copy.deepcopy(genuine)
     wrong.cells[3].outputs[0].text = "the answer is 43\n"
-    paths = {
-        "genuine": write(folder, "genuine", genuine),
-        "edited": write(folder, "edited", wrong),
-        "formula": write(folder, "formula", genuine,
-                         "answer = '=HYPERLINK(\"http://evil.example\",\"x\")'"),
-        "names": write(folder, "names", genuine, "\n".join(
-            [f"print('name_{i}: {i}')" for i in range(311)] + ["answer = 42"])),
-        "loop": write(folder, "loop", genuine, "while True:\n    pass"),
-        "hungry": write(folder, "hungry", genuine,
-                        "blocks = []\nwhile True:\n    blocks.append(bytearray(10**8))"),
-        "foreign": write(folder, "foreign", new_notebook(cells=[new_code_cell("1")])),
-        "empty": write(folder, "empty", new_notebook()),
-    }
+    names = "\n".join([f"print('name_{i}: {i}')" for i in range(311)] + ["answer = 42"])
+    for student, nb, solution in [
+        ("genuine", genuine, None),
+        ("edited", wrong, None),
+        ("formula", genuine, "answer = '=HYPERLINK(\"http://evil.example\",\"x\")'"),
+        ("names", genuine, names),
+        ("loop", genuine, "while True:\n    pass"),
+        ("hungry", genuine, "blocks = []\nwhile True:\n    blocks.append(bytearray(10**8))"),
+        ("foreign", new_notebook(cells=[new_code_cell("1")]), None),
+        ("empty", new_notebook(), None),
+    ]:
+        write(folder, student, nb, solution)
     out = tmp_path / "grades" / "gradebook.csv"
     code = cli.main(["verify", str(folder), "--template", str(template_dir), "--out", str(out),
                      "-j", "2", "--memory-mb", "1024", "--cell-timeout", "10"])

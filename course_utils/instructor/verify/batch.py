@@ -22,15 +22,34 @@ import course_utils
 from course_utils.instructor.notebook_io import format_duration
 from course_utils.instructor.verify.compare import grade_cells, key_results
 from course_utils.instructor.verify.sandbox import Execution, run_sandboxed
-from course_utils.instructor.verify.submission import (InvalidSubmission, error_outputs,
-                                                       execution_order, parse_submission,
-                                                       read_submission, solution_tokens)
-from course_utils.instructor.verify.template import (RESULT, SOLUTION, Template, cell_role,
-                                                     match_template, notebook_to_run,
-                                                     tampering)
-from course_utils.instructor.verify.verdict import (ERROR, INVALID, MEMORY, MISMATCH,
-                                                    TAMPERED, TIMEOUT, VERIFIED, Limits,
-                                                    Verdict)
+from course_utils.instructor.verify.submission import (
+    InvalidSubmission,
+    error_outputs,
+    execution_order,
+    parse_submission,
+    read_submission,
+    solution_tokens,
+)
+from course_utils.instructor.verify.template import (
+    RESULT,
+    SOLUTION,
+    Template,
+    cell_role,
+    match_template,
+    notebook_to_run,
+    tampering,
+)
+from course_utils.instructor.verify.verdict import (
+    ERROR,
+    INVALID,
+    MEMORY,
+    MISMATCH,
+    TAMPERED,
+    TIMEOUT,
+    VERIFIED,
+    Limits,
+    Verdict,
+)
 from course_utils.notebooks import describe_error
 
 ERROR_WIDTH = 100  # characters of an error message in a note (PyTorch's run long)
@@ -110,8 +129,9 @@ def verify_bytes(name: str, data: bytes, templates: Sequence[Template], limits: 
                  patterns: Sequence[tuple[str, str]], unsafe: bool = False) -> Verdict:
     """Verify one submission given as bytes; never raises.
 
-    >>> verify_bytes("a.ipynb", b"not json", [], Limits(), [])
-    Verdict(submission='a.ipynb', status='INVALID', note='not a notebook: the file is not JSON (truncated, or another format)', ...)
+    >>> verdict = verify_bytes("a.ipynb", b"not json", [], Limits(), [])
+    >>> verdict.status, verdict.note[:30]
+    ('INVALID', 'not a notebook: the file is no')
     """
     verdict = Verdict(name, INVALID, "", sha256=hashlib.sha256(data).hexdigest(),
                       sandbox="none (unsafe)" if unsafe else "bwrap")
@@ -244,7 +264,8 @@ def run_on_cluster(paths: Sequence[Path], templates: Sequence[Template], limits:
     The submissions travel as bytes, so the workers need the course installed (and
     bubblewrap), not the submissions folder.
     """
-    from dask.distributed import Client, as_completed as completed  # instructor extra
+    from dask.distributed import Client  # instructor extra
+    from dask.distributed import as_completed as completed
 
     with Client(scheduler) as client:
         shared = client.scatter([list(templates), limits, list(patterns)], broadcast=True)

@@ -8,10 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from course_utils.instructor.notebook_io import format_table
-from course_utils.instructor.verify.batch import (Progress, course_version, verify_all,
-                                                  with_reference)
+from course_utils.instructor.verify.batch import (
+    Progress,
+    course_version,
+    verify_all,
+    with_reference,
+)
 from course_utils.instructor.verify.compare import SANITIZE_CFG, read_sanitizers
-from course_utils.instructor.verify.report import Gradebook, GradebookError
+from course_utils.instructor.verify.report import Gradebook
 from course_utils.instructor.verify.sandbox import sandbox_problem
 from course_utils.instructor.verify.submission import expand_submissions, file_sha256
 from course_utils.instructor.verify.template import Template, load_templates

@@ -18,8 +18,14 @@ from pathlib import Path
 from nbformat import NotebookNode
 
 from course_utils.instructor.notebook_io import RESULT_LINE, output_text
-from course_utils.instructor.verify.template import (RESULT, Template, cell_points, cell_role,
-                                                     first_line, result_names_in)
+from course_utils.instructor.verify.template import (
+    RESULT,
+    Template,
+    cell_points,
+    cell_role,
+    first_line,
+    result_names_in,
+)
 from course_utils.instructor.verify.verdict import CellCheck
 
 SANITIZE_CFG = Path(__file__).with_name("sanitize.cfg")

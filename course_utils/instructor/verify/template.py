@@ -179,7 +179,8 @@ def tampering(template: Template, nb: NotebookNode) -> list[str]:
     graded_ids = [cell.get("id") for _, cell in template.graded]
     order = [cell.get("id") for cell in nb.cells if cell.get("id") in graded_ids]
     if not problems and order != graded_ids:
-        moved = next(i for i, (a, b) in enumerate(zip(order, graded_ids)) if a != b)
+        moved = next(i for i, (a, b) in enumerate(zip(order, graded_ids, strict=False))
+                     if a != b)
         index, cell = template.graded[moved]
         problems.append(f"cell {index} ({first_line(cell.source)}) is moved")
     known = {cell.get("id"): cell_role(cell) for cell in template.nb.cells}
