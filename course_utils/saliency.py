@@ -45,10 +45,13 @@ def upsample_map(heat: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """
     heat = torch.as_tensor(heat).detach().cpu().float()
     if heat.dim() != 2:
-        raise ValueError(f"A map is (h, w); got shape {tuple(heat.shape)}. "
-                         "Pick one channel, or one image of a batch.")
-    return F.interpolate(heat[None, None], size=tuple(size), mode="bilinear",
-                         align_corners=False)[0, 0]
+        raise ValueError(
+            f"A map is (h, w); got shape {tuple(heat.shape)}. "
+            "Pick one channel, or one image of a batch."
+        )
+    return F.interpolate(heat[None, None], size=tuple(size), mode="bilinear", align_corners=False)[
+        0, 0
+    ]
 
 
 def scale_map(heat: torch.Tensor) -> torch.Tensor:
@@ -65,13 +68,19 @@ def _photo_pixels(photo: torch.Tensor) -> np.ndarray:
     """A uint8 ``(3, H, W)`` or float ``(3, H, W)`` in [0, 1] photo as ``(H, W, 3)`` in [0, 1]."""
     photo = torch.as_tensor(photo)
     if photo.dim() != 3 or photo.shape[0] != 3:
-        raise ValueError(f"The photo must be an RGB image (3, H, W), as load_photo returns "
-                         f"it; got shape {tuple(photo.shape)}.")
+        raise ValueError(
+            f"The photo must be an RGB image (3, H, W), as load_photo returns "
+            f"it; got shape {tuple(photo.shape)}."
+        )
     return displayable(photo)
 
 
-def overlay(photo: torch.Tensor, heat: torch.Tensor, alpha: float = DEFAULT_ALPHA,
-            cmap: str = SEQUENTIAL_CMAP) -> np.ndarray:
+def overlay(
+    photo: torch.Tensor,
+    heat: torch.Tensor,
+    alpha: float = DEFAULT_ALPHA,
+    cmap: str = SEQUENTIAL_CMAP,
+) -> np.ndarray:
     """Lay ``heat`` ``(h, w)`` over ``photo`` ``(3, H, W)``; return ``(H, W, 3)`` in [0, 1].
 
     The map is stretched to the photo's size (:func:`upsample_map`), scaled to [0, 1]
@@ -107,8 +116,9 @@ class LayerGradients:
     probability: float
 
 
-def layer_gradients(model: nn.Module, layer: str, image: torch.Tensor,
-                    target: int | None = None) -> LayerGradients:
+def layer_gradients(
+    model: nn.Module, layer: str, image: torch.Tensor, target: int | None = None
+) -> LayerGradients:
     """Activations of ``model`` at ``layer`` (a name in ``model.named_modules()``, such as
     ``"layer4"``) for one preprocessed ``image`` ``(C, H, W)``, and the gradient of a class
     score with respect to them.
@@ -127,8 +137,9 @@ def layer_gradients(model: nn.Module, layer: str, image: torch.Tensor,
     if image.dim() == 4 and len(image) == 1:
         image = image[0]
     if image.dim() != 3:
-        raise ValueError(f"layer_gradients takes one image (C, H, W); got shape "
-                         f"{tuple(image.shape)}.")
+        raise ValueError(
+            f"layer_gradients takes one image (C, H, W); got shape {tuple(image.shape)}."
+        )
     module = find_layers(model, [layer])[layer]
     captured: list[torch.Tensor] = []
     handle = module.register_forward_hook(lambda mod, args, output: captured.append(output))
@@ -141,23 +152,37 @@ def layer_gradients(model: nn.Module, layer: str, image: torch.Tensor,
             logits = model(inputs)
             index = int(logits.argmax(dim=1)) if target is None else target
             if not 0 <= index < logits.shape[1]:
-                raise IndexError(f"target {index} is not a class: the model scores "
-                                 f"{logits.shape[1]} classes (0 to {logits.shape[1] - 1}).")
+                raise IndexError(
+                    f"target {index} is not a class: the model scores "
+                    f"{logits.shape[1]} classes (0 to {logits.shape[1] - 1})."
+                )
             if not captured or not isinstance(captured[-1], torch.Tensor):
-                raise RuntimeError(f"layer {layer!r} gave no tensor output in "
-                                   f"{type(model).__name__}.forward; pick another layer.")
+                raise RuntimeError(
+                    f"layer {layer!r} gave no tensor output in "
+                    f"{type(model).__name__}.forward; pick another layer."
+                )
             activations = captured[-1]
             (gradients,) = torch.autograd.grad(logits[0, index], activations)
     finally:
         handle.remove()
     logits = logits[0].detach()
-    return LayerGradients(activations[0].detach().cpu(), gradients[0].detach().cpu(), index,
-                          float(logits[index]), float(torch.softmax(logits, dim=0)[index]))
+    return LayerGradients(
+        activations[0].detach().cpu(),
+        gradients[0].detach().cpu(),
+        index,
+        float(logits[index]),
+        float(torch.softmax(logits, dim=0)[index]),
+    )
 
 
-def plot_overlays(photo: torch.Tensor, heatmaps: Mapping[str, torch.Tensor],
-                  alpha: float = DEFAULT_ALPHA, columns: int = 4, panel_size: float = 3.0,
-                  cmap: str = SEQUENTIAL_CMAP) -> Figure:
+def plot_overlays(
+    photo: torch.Tensor,
+    heatmaps: Mapping[str, torch.Tensor],
+    alpha: float = DEFAULT_ALPHA,
+    columns: int = 4,
+    panel_size: float = 3.0,
+    cmap: str = SEQUENTIAL_CMAP,
+) -> Figure:
     """Draw the photo, then each named map laid over it (:func:`overlay`), one panel each.
 
     Every map is scaled to [0, 1] on its own, so the colours show *where* a map is
@@ -173,17 +198,22 @@ def plot_overlays(photo: torch.Tensor, heatmaps: Mapping[str, torch.Tensor],
     if not heatmaps:
         raise ValueError("No maps to overlay: pass {name: (h, w) map}.")
     pixels = _photo_pixels(photo)
-    panels = [("photo", pixels)] + [(name, overlay(photo, heat, alpha, cmap))
-                                    for name, heat in heatmaps.items()]
+    panels = [("photo", pixels)] + [
+        (name, overlay(photo, heat, alpha, cmap)) for name, heat in heatmaps.items()
+    ]
     columns = min(columns, len(panels))
     rows = math.ceil(len(panels) / columns)
     height, width = pixels.shape[:2]
-    fig, axes = plt.subplots(rows, columns, squeeze=False, layout="constrained",
-                             figsize=(panel_size * columns + 1,
-                                      panel_size * rows * height / width + 0.6))
-    for ax in axes.flat[len(panels):]:
+    fig, axes = plt.subplots(
+        rows,
+        columns,
+        squeeze=False,
+        layout="constrained",
+        figsize=(panel_size * columns + 1, panel_size * rows * height / width + 0.6),
+    )
+    for ax in axes.flat[len(panels) :]:
         ax.set_axis_off()
-    for ax, (title, image) in zip(axes.flat, panels):
+    for ax, (title, image) in zip(axes.flat, panels, strict=False):
         ax.imshow(image)
         ax.grid(False)
         ax.set_title(title, fontsize=9)

@@ -56,9 +56,18 @@ GRADED_VALUES = {
     "a3_t1 trainable head": r"\b5,?130\b",
 }
 # The size formulas a1_t1 asks for, with spaces removed and lower-cased.
-GRADED_FORMULAS = ["(w-f+2*p)//s+1", "(w-f+2p)/s+1", "(w-f+2*p)/s+1", "(w-f)//s+1",
-                   "(w-f)/s+1", "(f-1)//2", "(f-1)/2", "w_in+2*p-(w_out-1)*s",
-                   "w_in+2p-(w_out-1)s", "w+2*p-(w_out-1)*s"]
+GRADED_FORMULAS = [
+    "(w-f+2*p)//s+1",
+    "(w-f+2p)/s+1",
+    "(w-f+2*p)/s+1",
+    "(w-f)//s+1",
+    "(w-f)/s+1",
+    "(f-1)//2",
+    "(f-1)/2",
+    "w_in+2*p-(w_out-1)*s",
+    "w_in+2p-(w_out-1)s",
+    "w+2*p-(w_out-1)*s",
+]
 
 
 def normalise(line: str) -> str:
@@ -148,8 +157,10 @@ def graded_values_in(text: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def secrets() -> dict[str, set[str]]:
-    found = {path.name: solution_lines(nbformat.read(path, as_version=4))
-             for path in sorted(NOTEBOOKS.glob("*.ipynb"))}
+    found = {
+        path.name: solution_lines(nbformat.read(path, as_version=4))
+        for path in sorted(NOTEBOOKS.glob("*.ipynb"))
+    }
     assert all(found.values()), [name for name, lines in found.items() if not lines]
     return found
 
@@ -164,7 +175,8 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_no_solution_line_anywhere_in_the_release(release: Path, secrets) -> None:
     texts = text_files(release)
     assert any(path.suffix == ".py" for path in texts) and any(
-        path.suffix == ".ipynb" for path in texts)
+        path.suffix == ".ipynb" for path in texts
+    )
     assert not leaked_lines(texts, secrets)
 
 
@@ -174,39 +186,64 @@ def test_no_solution_line_in_the_helper_package(secrets) -> None:
 
 
 def test_no_graded_value_in_package_code_or_docstrings() -> None:
-    found = {str(path.relative_to(ROOT)): graded_values_in(text)
-             for path, text in text_files(PACKAGE).items()}
+    found = {
+        str(path.relative_to(ROOT)): graded_values_in(text)
+        for path, text in text_files(PACKAGE).items()
+    }
     assert not {path: names for path, names in found.items() if names}
 
 
 def test_no_graded_value_in_the_release_outside_notebook_outputs(release: Path) -> None:
     # Notebook outputs are cleared by the release; the rest is text a student reads.
-    found = {str(path.relative_to(release)): graded_values_in(text)
-             for path, text in text_files(release).items() if path.suffix != ".ipynb"}
+    found = {
+        str(path.relative_to(release)): graded_values_in(text)
+        for path, text in text_files(release).items()
+        if path.suffix != ".ipynb"
+    }
     assert not {path: names for path, names in found.items() if names}
 
 
 # --- check messages ------------------------------------------------------------------
 
+
 def lenet() -> nn.Module:
     """The a1_t1 model, whose counts are graded."""
     return nn.Sequential(
-        nn.Conv2d(3, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(64, 128, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(2048, 64), nn.ReLU(), nn.Linear(64, 10))
+        nn.Conv2d(3, 32, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(64, 128, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(2048, 64),
+        nn.ReLU(),
+        nn.Linear(64, 10),
+    )
 
 
 def seed004() -> nn.Module:
-    return nn.Sequential(nn.Conv2d(3, 64, 5), nn.ELU(), nn.Conv2d(64, 32, 5), nn.ELU(),
-                         nn.MaxPool2d(2), nn.Conv2d(32, 32, 3), nn.ELU(), nn.MaxPool2d(2),
-                         nn.Flatten())
+    return nn.Sequential(
+        nn.Conv2d(3, 64, 5),
+        nn.ELU(),
+        nn.Conv2d(64, 32, 5),
+        nn.ELU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 32, 3),
+        nn.ELU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+    )
 
 
 def unflipped(image, kernel, padding):
     x = torch.tensor(image, dtype=torch.float64)[None, None]
-    return torch.nn.functional.conv2d(x, torch.tensor(kernel, dtype=torch.float64)[None, None],
-                                      padding=padding)[0, 0]
+    return torch.nn.functional.conv2d(
+        x, torch.tensor(kernel, dtype=torch.float64)[None, None], padding=padding
+    )[0, 0]
 
 
 def images() -> np.ndarray:
@@ -234,8 +271,10 @@ WRONG_ANSWERS: list[tuple[Callable[..., None], tuple]] = [
     (checks.check_same_padding, (lambda F: F,)),
     (checks.check_filter_size, (lambda W_in, W_out, S, P: W_in - W_out,)),
     (checks.check_parameter_count, (390_000, lenet())),
-    (checks.check_parameter_count, ({"0": 2400, "3": 51_200, "6": 204_800, "10": 131_072,
-                                     "12": 640}, lenet())),
+    (
+        checks.check_parameter_count,
+        ({"0": 2400, "3": 51_200, "6": 204_800, "10": 131_072, "12": 640}, lenet()),
+    ),
     (checks.check_parameter_count, (None, lenet())),
     (checks.check_parameter_count, ([1, 2], lenet())),
     (checks.check_parameter_formulas, (lambda F, ci, co: F * ci * co, lambda ni, no: ni * no)),
@@ -272,6 +311,7 @@ def test_pass_lines_give_no_graded_value(capsys) -> None:
 
 # --- the scans find a planted leak ---------------------------------------------------
 
+
 def test_a_planted_solution_line_is_found(tmp_path: Path, secrets) -> None:
     notebook, lines = next(iter(secrets.items()))
     planted = sorted(lines)[0]
@@ -282,18 +322,22 @@ def test_a_planted_solution_line_is_found(tmp_path: Path, secrets) -> None:
 
 
 def test_markdown_solution_lines_are_secrets_too() -> None:
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
-        f"**Answer.**\n{SOLUTION_BEGIN}\nPooling buys tolerance to small shifts.\n{SOLUTION_END}")])
-    assert solution_lines(nb) == {"Pooling buys tolerance to small shifts."}
+    answer = "Pooling buys tolerance to small shifts."
+    source = f"**Answer.**\n{SOLUTION_BEGIN}\n{answer}\n{SOLUTION_END}"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(source)])
+    assert solution_lines(nb) == {answer}
 
 
-@pytest.mark.parametrize("text, name", [
-    ("[[ -2   1 -11   2  13]", "a1_t1 convolution, row 1"),
-    ("total: 390,410", "a1_t1 LeNet total"),
-    ("512 -> 504 with S = 1, P = 0 needs F = 9", "a1_t1 filter size"),
-    ("use (W - F + 2P) / S + 1", "formula (w-f+2p)/s+1"),
-    ("return (F - 1) // 2", "formula (f-1)//2"),
-])
+@pytest.mark.parametrize(
+    "text, name",
+    [
+        ("[[ -2   1 -11   2  13]", "a1_t1 convolution, row 1"),
+        ("total: 390,410", "a1_t1 LeNet total"),
+        ("512 -> 504 with S = 1, P = 0 needs F = 9", "a1_t1 filter size"),
+        ("use (W - F + 2P) / S + 1", "formula (w-f+2p)/s+1"),
+        ("return (F - 1) // 2", "formula (f-1)//2"),
+    ],
+)
 def test_a_planted_graded_value_is_found(text: str, name: str) -> None:
     assert name in graded_values_in(text)
 

@@ -11,8 +11,12 @@ from course_utils.models import transfer
 SIZE = 16
 HALF = SIZE // 2
 # Quadrant k as (rows, columns): top-left, top-right, bottom-left, bottom-right.
-QUADRANTS = [(slice(0, HALF), slice(0, HALF)), (slice(0, HALF), slice(HALF, SIZE)),
-             (slice(HALF, SIZE), slice(0, HALF)), (slice(HALF, SIZE), slice(HALF, SIZE))]
+QUADRANTS = [
+    (slice(0, HALF), slice(0, HALF)),
+    (slice(0, HALF), slice(HALF, SIZE)),
+    (slice(HALF, SIZE), slice(0, HALF)),
+    (slice(HALF, SIZE), slice(HALF, SIZE)),
+]
 
 
 class QuadrantGate(nn.Module):
@@ -26,7 +30,7 @@ class QuadrantGate(nn.Module):
         self.register_buffer("mask", mask)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.mask
+        return x * self.get_buffer("mask")
 
 
 class QuadrantNet(nn.Module):
@@ -61,7 +65,7 @@ def test_layer_gradients_of_the_quadrant_net(image):
         captured = saliency.layer_gradients(model, "features", image, target=k)
         # Class k is the mean of channel k: its gradient is 1 / (h * w) there, 0 elsewhere.
         expected = torch.zeros(4, SIZE, SIZE)
-        expected[k] = 1 / SIZE ** 2
+        expected[k] = 1 / SIZE**2
         torch.testing.assert_close(captured.gradients, expected)
         outside = captured.activations[k].clone()
         outside[rows, columns] = 0
@@ -70,8 +74,13 @@ def test_layer_gradients_of_the_quadrant_net(image):
 
 def test_gradients_before_global_average_pooling_are_the_head_weights():
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 5, 3, stride=2), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                        nn.Flatten(), nn.Linear(5, 3))
+    net = nn.Sequential(
+        nn.Conv2d(3, 5, 3, stride=2),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(5, 3),
+    )
     captured = saliency.layer_gradients(net, "1", torch.rand(3, 11, 15), target=1)
     h, w = captured.activations.shape[1:]
     expected = (net[-1].weight[1] / (h * w))[:, None, None].expand(5, h, w)

@@ -42,9 +42,19 @@ from course_utils.checks.statistics import check_channel_stats
 from course_utils.checks.training import check_training_loop
 
 __all__ = [
-    "ASSIGNMENT_IMAGE", "ASSIGNMENT_KERNEL", "CheckFailed", "check_channel_stats",
-    "check_convolution", "check_cross_correlation", "check_filter_size",
-    "check_flattened_features", "check_grad_cam", "check_output_size",
-    "check_parameter_count", "check_parameter_formulas", "check_pool_output_size",
-    "check_same_padding", "check_training_loop",
+    "ASSIGNMENT_IMAGE",
+    "ASSIGNMENT_KERNEL",
+    "CheckFailed",
+    "check_channel_stats",
+    "check_convolution",
+    "check_cross_correlation",
+    "check_filter_size",
+    "check_flattened_features",
+    "check_grad_cam",
+    "check_output_size",
+    "check_parameter_count",
+    "check_parameter_formulas",
+    "check_pool_output_size",
+    "check_same_padding",
+    "check_training_loop",
 ]

@@ -81,12 +81,15 @@ def whole_number(check: str, value: Any, what: str, rounding_hint: str = "") -> 
     if isinstance(value, (torch.Tensor, np.ndarray)) and value.ndim == 0:
         value = value.item()
     if isinstance(value, (bool, np.bool_)) or not isinstance(
-            value, (int, float, np.integer, np.floating)):
+        value, (int, float, np.integer, np.floating)
+    ):
         fail(check, f"{what} returned {describe(value)}; return a whole number (an int).")
     if isinstance(value, (float, np.floating)):
         if not math.isfinite(value) or not float(value).is_integer():
-            fail(check, f"{what} returned {float(value):g}, which is not a whole number."
-                        f"{rounding_hint}")
+            fail(
+                check,
+                f"{what} returned {float(value):g}, which is not a whole number.{rounding_hint}",
+            )
     return int(value)
 
 
@@ -103,8 +106,9 @@ def number_array(check: str, value: Any, what: str) -> np.ndarray:
     if value is None:
         fail(check, f"{what} is None: did you forget to return it?")
     if isinstance(value, (str, bytes, dict)):
-        fail(check, f"{what} is {describe(value)}; expected numbers (a list, an array or a "
-                    "tensor).")
+        fail(
+            check, f"{what} is {describe(value)}; expected numbers (a list, an array or a tensor)."
+        )
     try:
         if isinstance(value, torch.Tensor):
             value = value.detach().cpu()
@@ -112,6 +116,9 @@ def number_array(check: str, value: Any, what: str) -> np.ndarray:
             value = [v.detach().cpu() if isinstance(v, torch.Tensor) else v for v in value]
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError, RuntimeError) as error:
-        fail(check, f"{what} is {describe(value)}, which is not an array of numbers "
-                    f"({error}).", error)
+        fail(
+            check,
+            f"{what} is {describe(value)}, which is not an array of numbers ({error}).",
+            error,
+        )
     return array

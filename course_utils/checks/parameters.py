@@ -13,8 +13,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from course_utils.checks._core import N_RANDOM_CASES, call, describe, fail, passed, rng, \
-    whole_number
+from course_utils.checks._core import (
+    N_RANDOM_CASES,
+    call,
+    describe,
+    fail,
+    passed,
+    rng,
+    whole_number,
+)
 
 __all__ = ["check_flattened_features", "check_parameter_count", "check_parameter_formulas"]
 
@@ -74,27 +81,39 @@ channels, 3x3): your count 72 is wrong. Did you forget the biases (one per outpu
     if isinstance(answer, Mapping):
         unknown = [key for key in answer if key not in layers]
         if unknown:
-            fail(name, f"no layer with parameters named {describe(unknown[0])}; the model's are "
-                       f"{', '.join(layers)}.")
+            fail(
+                name,
+                f"no layer with parameters named {describe(unknown[0])}; the model's are "
+                f"{', '.join(layers)}.",
+            )
         for layer, value in answer.items():
             got = whole_number(name, value, f"your count for layer {layer!r}")
             module = layers[layer]
             if got != sum(_own_counts(module)):
-                fail(name, f"layer {layer!r} ({_layer_name(module)}): your count {got:,} is "
-                           f"wrong. {_layer_hint(got, module)}".rstrip())
+                fail(
+                    name,
+                    f"layer {layer!r} ({_layer_name(module)}): your count {got:,} is "
+                    f"wrong. {_layer_hint(got, module)}".rstrip(),
+                )
         missing = [layer for layer in layers if layer not in answer]
         if missing:
             fail(name, f"layers with parameters missing from your table: {', '.join(missing)}.")
         passed(name, f"{len(answer)} layers agree with the model's parameters")
         return
     if isinstance(answer, (list, tuple, set)):
-        fail(name, f"got {describe(answer)}: give the total as an int, or a per-layer table "
-                   "as a dict {layer name: count}.")
+        fail(
+            name,
+            f"got {describe(answer)}: give the total as an int, or a per-layer table "
+            "as a dict {layer name: count}.",
+        )
     got = whole_number(name, answer, "your total")
     if got != total:
         biases = sum(_own_counts(m)[1] for m in layers.values())
-        hint = (" Did you forget the biases (one per output)?" if got == total - biases else
-                " Count layer by layer (a dict {layer name: count}) to find which layer.")
+        hint = (
+            " Did you forget the biases (one per output)?"
+            if got == total - biases
+            else " Count layer by layer (a dict {layer name: count}) to find which layer."
+        )
         fail(name, f"your total {got:,} disagrees with the model's parameters.{hint}")
     passed(name, "the total agrees with the model's parameters")
 
@@ -102,15 +121,15 @@ channels, 3x3): your count 72 is wrong. Did you forget the biases (one per outpu
 def _layer_name(module: nn.Module) -> str:
     if isinstance(module, nn.Conv2d):
         kh, kw = module.kernel_size
-        return (f"Conv2d, {module.in_channels} -> {module.out_channels} channels, "
-                f"{kh}x{kw}")
+        return f"Conv2d, {module.in_channels} -> {module.out_channels} channels, {kh}x{kw}"
     if isinstance(module, nn.Linear):
         return f"Linear, {module.in_features} -> {module.out_features}"
     return type(module).__name__
 
 
-def check_parameter_formulas(conv_params: Callable[[int, int, int], Any],
-                             linear_params: Callable[[int, int], Any]) -> None:
+def check_parameter_formulas(
+    conv_params: Callable[[int, int, int], Any], linear_params: Callable[[int, int], Any]
+) -> None:
     """Check ``conv_params(F, c_in, c_out)`` (an F x F convolution with bias) and
     ``linear_params(n_in, n_out)`` (a linear layer with bias) on random sizes against the
     parameters of real ``nn.Conv2d`` and ``nn.Linear`` layers.
@@ -127,23 +146,33 @@ c_out=1) is 0, but nn.Conv2d has another count.
         f, c_in, c_out = (int(v) for v in generator.integers(1, 9, size=3))
         what = f"conv_params(F={f}, c_in={c_in}, c_out={c_out})"
         got = whole_number(name, call(name, conv_params, (f, c_in, c_out), what), what)
-        layer = nn.Conv2d(c_in, c_out, f)
-        if got != sum(p.numel() for p in layer.parameters()):
-            fail(name, f"{what} is {got:,}, but nn.Conv2d has another count. "
-                       f"{_layer_hint(got, layer)}".rstrip())
+        conv = nn.Conv2d(c_in, c_out, f)
+        if got != sum(p.numel() for p in conv.parameters()):
+            fail(
+                name,
+                f"{what} is {got:,}, but nn.Conv2d has another count. "
+                f"{_layer_hint(got, conv)}".rstrip(),
+            )
         n_in, n_out = (int(v) for v in generator.integers(1, 300, size=2))
         what = f"linear_params(n_in={n_in}, n_out={n_out})"
         got = whole_number(name, call(name, linear_params, (n_in, n_out), what), what)
-        layer = nn.Linear(n_in, n_out)
-        if got != sum(p.numel() for p in layer.parameters()):
-            fail(name, f"{what} is {got:,}, but nn.Linear has another count. "
-                       f"{_layer_hint(got, layer)}".rstrip())
-    passed(name, f"{N_RANDOM_CASES} random convolutions and linear layers agree with "
-                 "nn.Conv2d and nn.Linear")
+        linear = nn.Linear(n_in, n_out)
+        if got != sum(p.numel() for p in linear.parameters()):
+            fail(
+                name,
+                f"{what} is {got:,}, but nn.Linear has another count. "
+                f"{_layer_hint(got, linear)}".rstrip(),
+            )
+    passed(
+        name,
+        f"{N_RANDOM_CASES} random convolutions and linear layers agree with "
+        "nn.Conv2d and nn.Linear",
+    )
 
 
-def check_flattened_features(features: Any, model: nn.Module, input_shape: Sequence[int],
-                             widths: Sequence[Any] | None = None) -> None:
+def check_flattened_features(
+    features: Any, model: nn.Module, input_shape: Sequence[int], widths: Sequence[Any] | None = None
+) -> None:
     """Check ``features``, the number of values ``model`` hands to its first linear layer
     for one input of ``input_shape`` ``(C, H, W)``, against a traced forward pass.
 
@@ -158,8 +187,10 @@ traced forward pass
     name = "check_flattened_features"
     watched = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.MaxPool2d))]
     traced: list[int] = []
-    handles = [m.register_forward_hook(lambda mod, args, out: traced.append(out.shape[-1]))
-               for _, m in watched]
+    handles = [
+        m.register_forward_hook(lambda mod, args, out: traced.append(out.shape[-1]))
+        for _, m in watched
+    ]
     try:
         with torch.no_grad():
             output = model(torch.zeros(1, *input_shape))
@@ -168,21 +199,33 @@ traced forward pass
             handle.remove()
     if widths is not None:
         if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence):
-            fail(name, f"widths is {describe(widths)}; give a list with one width per "
-                       f"convolution and pooling layer ({len(watched)} of them).")
+            fail(
+                name,
+                f"widths is {describe(widths)}; give a list with one width per "
+                f"convolution and pooling layer ({len(watched)} of them).",
+            )
         if len(widths) != len(watched):
-            fail(name, f"you gave {len(widths)} widths for {len(watched)} convolution and "
-                       f"pooling layers ({', '.join(n for n, _ in watched)}).")
-        for (layer, module), value, width in zip(watched, widths, traced):
+            fail(
+                name,
+                f"you gave {len(widths)} widths for {len(watched)} convolution and "
+                f"pooling layers ({', '.join(n for n, _ in watched)}).",
+            )
+        for (layer, module), value, width in zip(watched, widths, traced, strict=False):
             got = whole_number(name, value, f"your width after layer {layer!r}")
             if got != width:
-                fail(name, f"your width after layer {layer!r} ({type(module).__name__}) is "
-                           f"{got}, which the traced model does not give; the widths before "
-                           "it agree, so look at this step.")
+                fail(
+                    name,
+                    f"your width after layer {layer!r} ({type(module).__name__}) is "
+                    f"{got}, which the traced model does not give; the widths before "
+                    "it agree, so look at this step.",
+                )
     got = whole_number(name, features, "features")
     expected = output.flatten(1).shape[1]
     if got != expected:
-        fail(name, f"your {got:,} features disagree with the traced model: multiply the "
-                   "channels of the last layer by its height and width.")
+        fail(
+            name,
+            f"your {got:,} features disagree with the traced model: multiply the "
+            "channels of the last layer by its height and width.",
+        )
     detail = f" and {len(watched)} layer widths" if widths is not None else ""
     passed(name, f"your feature count{detail} agree with a traced forward pass")

@@ -17,16 +17,14 @@ from torch import nn
 
 from course_utils.checks._core import N_RANDOM_CASES, call, fail, passed, rng, whole_number
 
-__all__ = ["check_filter_size", "check_output_size", "check_pool_output_size",
-           "check_same_padding"]
+__all__ = ["check_filter_size", "check_output_size", "check_pool_output_size", "check_same_padding"]
 
 ROUNDING = " Sizes count whole filter positions: round down (// in Python)."
 
 
 def conv_width(width: int, filter_width: int, stride: int, padding: int) -> int:
     """The output width of a real ``nn.Conv2d`` on a ``1 x width`` input (the oracle)."""
-    layer = nn.Conv2d(1, 1, (1, filter_width), stride=(1, stride), padding=(0, padding),
-                      bias=False)
+    layer = nn.Conv2d(1, 1, (1, filter_width), stride=(1, stride), padding=(0, padding), bias=False)
     with torch.no_grad():
         return layer(torch.zeros(1, 1, 1, width)).shape[-1]
 
@@ -65,11 +63,15 @@ def _size_hint(got: int, expected: int, w: int, f: int, s: int, p: int) -> str:
     # on one side only is a wider input without padding; rounding up is an input wider by
     # S - 1 pixels, which turns the floor into a ceiling.
     candidates = [
-        (got == conv_width(w + s - 1, f, s, p),
-         "it rounds up; the formula floors: a position that would stick out past the "
-         "padded input does not count."),
-        (p > 0 and got == conv_width(w + p, f, s, 0),
-         "padding counted once; it is added on both sides."),
+        (
+            got == conv_width(w + s - 1, f, s, p),
+            "it rounds up; the formula floors: a position that would stick out past the "
+            "padded input does not count.",
+        ),
+        (
+            p > 0 and got == conv_width(w + p, f, s, 0),
+            "padding counted once; it is added on both sides.",
+        ),
         (p > 0 and got == conv_width(w, f, s, 0), "it ignores the padding P."),
         (s > 1 and got == conv_width(w, f, 1, p), "did you divide by the stride?"),
         (got == expected - 1, "one too few: the first filter position counts too."),
@@ -93,12 +95,19 @@ answer 5 disagrees with nn.Conv2d: too large.
     cases = _conv_cases()
     for w, f, s, p in cases:
         case = f"W={w}, F={f}, S={s}, P={p}"
-        got = whole_number(name, call(name, output_size, (w, f, s, p), f"output_size({case})"),
-                           f"output_size({case})", ROUNDING)
+        got = whole_number(
+            name,
+            call(name, output_size, (w, f, s, p), f"output_size({case})"),
+            f"output_size({case})",
+            ROUNDING,
+        )
         expected = conv_width(w, f, s, p)
         if got != expected:
-            fail(name, f"{case}: your answer {got} disagrees with nn.Conv2d: "
-                       f"{_size_hint(got, expected, w, f, s, p)}")
+            fail(
+                name,
+                f"{case}: your answer {got} disagrees with nn.Conv2d: "
+                f"{_size_hint(got, expected, w, f, s, p)}",
+            )
     passed(name, f"{len(cases)} cases (strides 1 to 4, padding 0 to 3) agree with nn.Conv2d")
 
 
@@ -116,28 +125,36 @@ answer 5 disagrees with nn.MaxPool2d: W // 2 assumes a 2-pixel stride.
     cases = _pool_cases()
     for w, f, s in cases:
         case = f"W={w}, F={f}, S={s}"
-        got = whole_number(name, call(name, pool_output_size, (w, f, s),
-                                      f"pool_output_size({case})"),
-                           f"pool_output_size({case})", ROUNDING)
+        got = whole_number(
+            name,
+            call(name, pool_output_size, (w, f, s), f"pool_output_size({case})"),
+            f"pool_output_size({case})",
+            ROUNDING,
+        )
         expected = pool_width(w, f, s)
         if got == expected:
             continue
         candidates = [
-            (got in (pool_width(w, f, s, ceil_mode=True), pool_width(w + s - 1, f, s)),
-             "it rounds up, as MaxPool2d(ceil_mode=True) does; the default, and the formula, "
-             "round down."),
+            (
+                got in (pool_width(w, f, s, ceil_mode=True), pool_width(w + s - 1, f, s)),
+                "it rounds up, as MaxPool2d(ceil_mode=True) does; the default, and the formula, "
+                "round down.",
+            ),
             (s > 1 and got == pool_width(w, f, 1), "did you divide by the stride?"),
             (s != 2 and got == w // 2, "W // 2 assumes a 2-pixel stride."),
-            (f != s and got in (w // f, w // s),
-             "W // F or W // S assumes that the window equals the stride."),
+            (
+                f != s and got in (w // f, w // s),
+                "W // F or W // S assumes that the window equals the stride.",
+            ),
             (got == expected - 1, "one too few: the first window position counts too."),
             (got == expected + 1, "one too many."),
         ]
-        hint = next((text for matches, text in candidates if matches),
-                    f"too {'large' if got > expected else 'small'}.")
+        hint = next(
+            (text for matches, text in candidates if matches),
+            f"too {'large' if got > expected else 'small'}.",
+        )
         fail(name, f"{case}: your answer {got} disagrees with nn.MaxPool2d: {hint}")
-    passed(name, f"{len(cases)} cases (overlapping and uneven windows) agree with "
-                 "nn.MaxPool2d")
+    passed(name, f"{len(cases)} cases (overlapping and uneven windows) agree with nn.MaxPool2d")
 
 
 def check_same_padding(same_padding: Callable[[int], Any]) -> None:
@@ -153,8 +170,9 @@ def check_same_padding(same_padding: Callable[[int], Any]) -> None:
     name = "check_same_padding"
     sizes = (1, 3, 5, 7, 9, 11)
     for f in sizes:
-        got = whole_number(name, call(name, same_padding, (f,), f"same_padding({f})"),
-                           f"same_padding({f})")
+        got = whole_number(
+            name, call(name, same_padding, (f,), f"same_padding({f})"), f"same_padding({f})"
+        )
         for w in (13, 28, 32):
             out = conv_width(w, f, 1, got) if got >= 0 and w + 2 * got >= f else None
             if out == w:
@@ -162,14 +180,21 @@ def check_same_padding(same_padding: Callable[[int], Any]) -> None:
             if out is None:
                 hint = "the padding is negative or too small for the filter to fit."
             elif out > w:
-                hint = ("padding goes on both sides, so each side needs less." if got == f - 1
-                        else "one pixel too much per side." if out == w + 2
-                        else "too much padding.")
+                hint = (
+                    "padding goes on both sides, so each side needs less."
+                    if got == f - 1
+                    else "one pixel too much per side."
+                    if out == w + 2
+                    else "too much padding."
+                )
             else:
                 hint = "one pixel too little per side." if out == w - 2 else "too little padding."
             fail(name, f"F={f} gives P={got}, and a {w}-pixel input becomes {out}: {hint}")
-    passed(name, f"F = {', '.join(map(str, sizes))} keep inputs of 13, 28 and 32 pixels at "
-                 "their size in nn.Conv2d")
+    passed(
+        name,
+        f"F = {', '.join(map(str, sizes))} keep inputs of 13, 28 and 32 pixels at "
+        "their size in nn.Conv2d",
+    )
 
 
 def check_filter_size(filter_size: Callable[[int, int, int, int], Any]) -> None:
@@ -187,31 +212,46 @@ your F=4 makes nn.Conv2d output 2, not 1: one too small.
     cases = [(w, conv_width(w, f, s, p), s, p) for w, f, s, p in _conv_cases()]
     for w_in, w_out, s, p in cases:
         case = f"W_in={w_in}, W_out={w_out}, S={s}, P={p}"
-        got = whole_number(name, call(name, filter_size, (w_in, w_out, s, p),
-                                      f"filter_size({case})"), f"filter_size({case})")
+        got = whole_number(
+            name,
+            call(name, filter_size, (w_in, w_out, s, p), f"filter_size({case})"),
+            f"filter_size({case})",
+        )
         fits = 1 <= got <= w_in + 2 * p
         out = conv_width(w_in, got, s, p) if fits else None
         if out == w_out:
             continue
 
-        def gives(f: int, width: int = w_in, stride: int = s, padding: int = p) -> bool:
+        def gives(
+            f: int, width: int = w_in, stride: int = s, padding: int = p, target: int = w_out
+        ) -> bool:
             """Whether filter width ``f`` solves the question with these settings."""
-            return (1 <= f <= width + 2 * padding
-                    and conv_width(width, f, stride, padding) == w_out)
+            return 1 <= f <= width + 2 * padding and conv_width(width, f, stride, padding) == target
 
         candidates = [
             (p > 0 and gives(got, w_in, s, 0), "it ignores the padding P."),
-            (p > 0 and gives(got, w_in + p, s, 0),
-             "padding counted once; it is added on both sides."),
+            (
+                p > 0 and gives(got, w_in + p, s, 0),
+                "padding counted once; it is added on both sides.",
+            ),
             (s > 1 and gives(got, w_in, 1, p), "it ignores the stride S."),
             (gives(got - 1), "one too large."),
             (gives(got + 1), "one too small."),
         ]
-        fallback = ("it must be at least 1 and fit the padded input." if not fits else
-                    f"too {'large' if out < w_out else 'small'}.")
+        fallback = (
+            "it must be at least 1 and fit the padded input."
+            if out is None
+            else f"too {'large' if out < w_out else 'small'}."
+        )
         hint = next((text for matches, text in candidates if matches), fallback)
-        result = (f"makes nn.Conv2d output {out}, not {w_out}" if fits else
-                  "cannot be a filter width here")
+        result = (
+            f"makes nn.Conv2d output {out}, not {w_out}"
+            if fits
+            else "cannot be a filter width here"
+        )
         fail(name, f"{case}: your F={got} {result}: {hint}")
-    passed(name, f"{len(cases)} cases (strides 1 to 4, padding 0 to 3) give the requested "
-                 "output in nn.Conv2d")
+    passed(
+        name,
+        f"{len(cases)} cases (strides 1 to 4, padding 0 to 3) give the requested "
+        "output in nn.Conv2d",
+    )

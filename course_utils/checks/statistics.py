@@ -30,8 +30,11 @@ def _layout(check: str, images: np.ndarray) -> tuple[int, str]:
         return 1, ""
     if images.shape[-1] in CHANNEL_COUNTS:
         return 3, " (channels last)"
-    fail(check, f"images have shape {images.shape}: which axis holds the colour channels? "
-                "Pass (N, C, H, W) or (N, H, W, C).")
+    fail(
+        check,
+        f"images have shape {images.shape}: which axis holds the colour channels? "
+        "Pass (N, C, H, W) or (N, H, W, C).",
+    )
 
 
 def _scale(images: np.ndarray) -> tuple[float, str]:
@@ -43,39 +46,51 @@ def _scale(images: np.ndarray) -> tuple[float, str]:
 
 def _per_channel(images: np.ndarray, axis: int, statistic: str) -> np.ndarray:
     # One channel at a time: a float64 copy of all of CIFAR-10 at once would be 1.2 GB.
-    return np.array([getattr(np, statistic)(np.take(images, c, axis=axis), dtype=np.float64)
-                     for c in range(images.shape[axis])])
+    return np.array(
+        [
+            getattr(np, statistic)(np.take(images, c, axis=axis), dtype=np.float64)
+            for c in range(images.shape[axis])
+        ]
+    )
 
 
 def _count_hint(count: int, images: np.ndarray, axis: int) -> str:
     if count == 1:
         return "one value for all channels: give one per channel."
-    names = {0: "image", 1: "row", 2: "column"} if axis == 3 else {0: "image", 2: "row",
-                                                                      3: "column"}
+    names = (
+        {0: "image", 1: "row", 2: "column"} if axis == 3 else {0: "image", 2: "row", 3: "column"}
+    )
     for other, word in names.items():
         if count == images.shape[other]:
-            return (f"one value per {word}: you averaged over the wrong axes (the channels "
-                    f"are axis {axis} of these images).")
+            return (
+                f"one value per {word}: you averaged over the wrong axes (the channels "
+                f"are axis {axis} of these images)."
+            )
     return "give one value per channel."
 
 
-def _value_hint(label: str, got: np.ndarray, expected: np.ndarray, other: np.ndarray,
-                per_image_std: Any) -> str:
+def _value_hint(
+    label: str, got: np.ndarray, expected: np.ndarray, other: np.ndarray, per_image_std: Any
+) -> str:
     def close(a: np.ndarray, rtol: float = 0.0) -> bool:
         return np.allclose(got, a, atol=TOLERANCE, rtol=rtol)
 
     if close(expected * 255, rtol=1e-3):
         return " Your values are in 0-255 units: scale the pixels to [0, 1] first."
     if close(expected / 255):
-        return (" Your values are 255 times too small: were the pixels already in [0, 1] "
-                "before you divided them by 255?")
+        return (
+            " Your values are 255 times too small: were the pixels already in [0, 1] "
+            "before you divided them by 255?"
+        )
     if close(other):
         return " Did you swap mean and std?"
-    if label == "std" and close(expected ** 2):
+    if label == "std" and close(expected**2):
         return " That is the variance: take its square root."
     if label == "std" and close(per_image_std()):
-        return (" That is the average of per-image stds; take the std over all pixels of a "
-                "channel at once.")
+        return (
+            " That is the average of per-image stds; take the std over all pixels of a "
+            "channel at once."
+        )
     return ""
 
 
@@ -98,8 +113,9 @@ the pixels to [0, 1] first.
     try:
         images = np.asarray(torch.as_tensor(images).detach().cpu())
     except (TypeError, ValueError, RuntimeError) as error:
-        fail(name, f"images are {describe(images)}; expected an array or tensor "
-                   "(N, C, H, W).", error)
+        fail(
+            name, f"images are {describe(images)}; expected an array or tensor (N, C, H, W).", error
+        )
     axis, layout = _layout(name, images)
     scale, units = _scale(images)
     expected_mean = _per_channel(images, axis, "mean") / scale
@@ -111,21 +127,32 @@ the pixels to [0, 1] first.
         flat = np.moveaxis(images, axis, 1).reshape(len(images), images.shape[axis], -1)
         return flat.std(axis=2, dtype=np.float64).mean(axis=0) / scale
 
-    answers = {"mean": number_array(name, mean, "mean").reshape(-1),
-               "std": number_array(name, std, "std").reshape(-1)}
+    answers = {
+        "mean": number_array(name, mean, "mean").reshape(-1),
+        "std": number_array(name, std, "std").reshape(-1),
+    }
     for label, options in (("mean", [expected_mean]), ("std", [expected_std, sample_std])):
         got = answers[label]
         if got.size != images.shape[axis]:
-            fail(name, f"{label} has {got.size} values for {images.shape[axis]} channels: "
-                       f"{_count_hint(got.size, images, axis)}")
+            fail(
+                name,
+                f"{label} has {got.size} values for {images.shape[axis]} channels: "
+                f"{_count_hint(got.size, images, axis)}",
+            )
         if not np.isfinite(got).all():
             fail(name, f"{label} holds NaN or infinite values: {np.round(got, DECIMALS)}.")
         if any(np.allclose(got, option, atol=TOLERANCE, rtol=0) for option in options):
             continue
         channel = int(np.argmax(np.abs(got - options[0]) > TOLERANCE))
         other = expected_std if label == "mean" else expected_mean
-        fail(name, f"{label} of channel {channel} is {got[channel]:.{DECIMALS}f}".rstrip("0")
-             .rstrip(".") + f", which NumPy does not confirm to {DECIMALS} decimals."
-             + _value_hint(label, got, options[0], other, per_image_std))
-    passed(name, f"mean and std of {images.shape[axis]} channels agree with NumPy to "
-                 f"{DECIMALS} decimals over {len(images):,} images ({units}{layout})")
+        fail(
+            name,
+            f"{label} of channel {channel} is {got[channel]:.{DECIMALS}f}".rstrip("0").rstrip(".")
+            + f", which NumPy does not confirm to {DECIMALS} decimals."
+            + _value_hint(label, got, options[0], other, per_image_std),
+        )
+    passed(
+        name,
+        f"mean and std of {images.shape[axis]} channels agree with NumPy to "
+        f"{DECIMALS} decimals over {len(images):,} images ({units}{layout})",
+    )

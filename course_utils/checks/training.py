@@ -66,7 +66,7 @@ class _RecordingSGD(torch.optim.SGD):
     def _params(self) -> list[torch.Tensor]:
         return [p for group in self.param_groups for p in group["params"]]
 
-    def step(self, closure: Any = None) -> Any:  # noqa: D102 (torch's own)
+    def step(self, closure: Any = None) -> Any:
         params = self._params()
         gradients = [None if p.grad is None else _cpu(p.grad) for p in params]
         before = [_cpu(p) for p in params]
@@ -92,11 +92,16 @@ def _fixture() -> tuple[nn.Module, torch.utils.data.DataLoader]:
     x = torch.randn(16 * N_BATCHES, 3, 8, 8, generator=generator)
     y = torch.randint(0, 4, (16 * N_BATCHES,), generator=generator)
     # Its own generator: iterating the loader leaves torch's global random state alone.
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16,
-                                         generator=torch.Generator().manual_seed(0))
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
-                          nn.Linear(4 * 6 * 6, 4))
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(x, y),
+        batch_size=16,
+        generator=torch.Generator().manual_seed(0),
+    )
+    with torch.random.fork_rng(devices=[]):  # the notebook's random state is left alone
+        torch.manual_seed(0)
+        model = nn.Sequential(
+            nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 4)
+        )
     return model, loader
 
 
@@ -118,12 +123,13 @@ def _watch_for_fit() -> Iterator[list[bool]]:
         sys.setprofile(previous)
 
 
-def _expected(template: nn.Module, weights: list[torch.Tensor], batch: tuple, train_mode: bool
-              ) -> tuple[float, list[torch.Tensor]]:
+def _expected(
+    template: nn.Module, weights: list[torch.Tensor], batch: tuple, train_mode: bool
+) -> tuple[float, list[torch.Tensor]]:
     """The oracle: loss and gradients of one step at ``weights`` on ``batch``."""
     model = copy.deepcopy(template).train(train_mode)
     with torch.no_grad():
-        for p, w in zip(model.parameters(), weights):
+        for p, w in zip(model.parameters(), weights, strict=True):
             p.copy_(w)
     inputs, targets = batch
     loss = LOSS_SCALE * F.cross_entropy(model(inputs), targets)
@@ -131,77 +137,126 @@ def _expected(template: nn.Module, weights: list[torch.Tensor], batch: tuple, tr
 
 
 def _close(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
-    return all(torch.allclose(x, y, rtol=1e-4, atol=1e-6) for x, y in zip(a, b))
+    return all(torch.allclose(x, y, rtol=1e-4, atol=1e-6) for x, y in zip(a, b, strict=True))
 
 
-def _gradient_hint(got: list[torch.Tensor], expected: list[torch.Tensor], k: int,
-                   steps: list[_Step], eval_mode: list[torch.Tensor]) -> str:
-    if k > 0 and all(g0 is not None for g0 in steps[k - 1].gradients) and _close(
-            got, [e + g0 for e, g0 in zip(expected, steps[k - 1].gradients)]):
-        return ("they are this batch's gradients plus the last step's: did you forget "
-                "optimizer.zero_grad(), so gradients add up?")
+def _gradient_hint(
+    got: list[torch.Tensor],
+    expected: list[torch.Tensor],
+    k: int,
+    steps: list[_Step],
+    eval_mode: list[torch.Tensor],
+) -> str:
+    previous = [g for g in steps[k - 1].gradients if g is not None] if k > 0 else []
+    if len(previous) == len(expected) and _close(
+        got, [e + g0 for e, g0 in zip(expected, previous, strict=True)]
+    ):
+        return (
+            "they are this batch's gradients plus the last step's: did you forget "
+            "optimizer.zero_grad(), so gradients add up?"
+        )
     if _close(got, eval_mode):
-        return ("they are those of the model in eval mode: call model.train() first (batch "
-                "norm and dropout behave differently while training).")
+        return (
+            "they are those of the model in eval mode: call model.train() first (batch "
+            "norm and dropout behave differently while training)."
+        )
     if _close(got, [e / LOSS_SCALE for e in expected]):
-        return ("they are those of plain cross-entropy, not of the loss_fn you were given: "
-                "call backward() on loss_fn(outputs, targets).")
+        return (
+            "they are those of plain cross-entropy, not of the loss_fn you were given: "
+            "call backward() on loss_fn(outputs, targets)."
+        )
     flat_got = torch.cat([g.flatten() for g in got])
     flat_expected = torch.cat([e.flatten() for e in expected])
     ratio = float(flat_got.norm() / flat_expected.norm())
     if torch.allclose(flat_got, ratio * flat_expected, rtol=1e-4, atol=1e-6):
-        what = ("scaled down: gradient clipping (clip_grad_norm_) changes the update, and "
-                "this loop must not clip." if ratio < 1 else f"scaled by {ratio:.3g}.")
+        what = (
+            "scaled down: gradient clipping (clip_grad_norm_) changes the update, and "
+            "this loop must not clip."
+            if ratio < 1
+            else f"scaled by {ratio:.3g}."
+        )
         return f"they point the right way but are {what}"
     limit = float(flat_got.abs().max())
     if torch.allclose(flat_got, flat_expected.clamp(-limit, limit), rtol=1e-4, atol=1e-6):
-        return ("they are cut off at ±{:.3g}: gradient clipping (clip_grad_value_) changes the "
-                "update, and this loop must not clip.".format(limit))
-    return ("does your loop call backward() once per batch, on the loss of that batch, "
-            "in the loader's order?")
+        return (
+            f"they are cut off at ±{limit:.3g}: gradient clipping (clip_grad_value_) "
+            "changes the update, and this loop must not clip."
+        )
+    return (
+        "does your loop call backward() once per batch, on the loss of that batch, "
+        "in the loader's order?"
+    )
 
 
-def _check_steps(name: str, template: nn.Module, batches: list, optimizer: _RecordingSGD,
-                 final: list[torch.Tensor]) -> list[float]:
+def _check_steps(
+    name: str,
+    template: nn.Module,
+    batches: list,
+    optimizer: _RecordingSGD,
+    final: list[torch.Tensor],
+) -> list[float]:
     """Check every recorded step against the oracle; return the expected losses."""
     names = [n for n, _ in template.named_parameters()]
     losses = []
-    for k, (step, batch) in enumerate(zip(optimizer.steps, batches)):
+    for k, (step, batch) in enumerate(zip(optimizer.steps, batches, strict=True)):
         if k > 0 and not _close(step.before, optimizer.steps[k - 1].after):
-            fail(name, f"the weights changed between optimizer steps {k} and {k + 1}: only "
-                       "optimizer.step() may update them.")
-        missing = [n for n, g in zip(names, step.gradients) if g is None]
+            fail(
+                name,
+                f"the weights changed between optimizer steps {k} and {k + 1}: only "
+                "optimizer.step() may update them.",
+            )
+        missing = [n for n, g in zip(names, step.gradients, strict=True) if g is None]
         if missing:
-            fail(name, f"at step {k + 1}, optimizer.step() found no gradient for "
-                       f"{', '.join(missing)}: call loss.backward() before optimizer.step(), and "
-                       "optimizer.zero_grad() before backward(), not between.")
+            fail(
+                name,
+                f"at step {k + 1}, optimizer.step() found no gradient for "
+                f"{', '.join(missing)}: call loss.backward() before optimizer.step(), and "
+                "optimizer.zero_grad() before backward(), not between.",
+            )
+        gradients = [g for g in step.gradients if g is not None]  # none is missing
         loss, expected = _expected(template, step.before, batch, train_mode=True)
         losses.append(loss)
-        if not _close(step.gradients, expected):
+        if not _close(gradients, expected):
             _, eval_mode = _expected(template, step.before, batch, train_mode=False)
-            hint = _gradient_hint(step.gradients, expected, k, optimizer.steps, eval_mode)
-            fail(name, f"at step {k + 1} the gradients that reached optimizer.step() are not "
-                       f"those of loss_fn on that batch: {hint}")
+            hint = _gradient_hint(gradients, expected, k, optimizer.steps, eval_mode)
+            fail(
+                name,
+                f"at step {k + 1} the gradients that reached optimizer.step() are not "
+                f"those of loss_fn on that batch: {hint}",
+            )
     if optimizer._settings() != optimizer.settings:
-        fail(name, "the optimizer's settings changed during the epoch: use the optimizer as "
-                   "it was given (its learning rate and momentum included).")
+        fail(
+            name,
+            "the optimizer's settings changed during the epoch: use the optimizer as "
+            "it was given (its learning rate and momentum included).",
+        )
     if not _close(final, optimizer.steps[-1].after):
-        fail(name, "the weights changed after the last optimizer step: only optimizer.step() "
-                   "may update them.")
+        fail(
+            name,
+            "the weights changed after the last optimizer step: only optimizer.step() "
+            "may update them.",
+        )
     return losses
 
 
 def _returned_losses(name: str, result: Any) -> np.ndarray:
     if result is None:
         fail(name, "your function returned None: return the loss of every step (a list).")
-    if isinstance(result, (int, float)) or (isinstance(result, (torch.Tensor, np.ndarray))
-                                            and result.ndim == 0):
-        fail(name, f"your function returned one number ({describe(result)}): return the loss "
-                   "of every step, one value per batch.")
+    if isinstance(result, (int, float)) or (
+        isinstance(result, (torch.Tensor, np.ndarray)) and result.ndim == 0
+    ):
+        fail(
+            name,
+            f"your function returned one number ({describe(result)}): return the loss "
+            "of every step, one value per batch.",
+        )
     losses = number_array(name, result, "the returned losses")
     if losses.ndim != 1 or len(losses) != N_BATCHES:
-        fail(name, f"returned {losses.size} losses for {N_BATCHES} batches: return one loss "
-                   "per step (the value of that step's loss).")
+        fail(
+            name,
+            f"returned {losses.size} losses for {N_BATCHES} batches: return one loss "
+            "per step (the value of that step's loss).",
+        )
     return losses
 
 
@@ -226,34 +281,58 @@ batches: return one loss per step (the value of that step's loss).
     optimizer, loss_fn = _RecordingSGD(model.parameters()), _ScaledCrossEntropy()
     with _watch_for_fit() as used_fit:
         try:
-            result = call(name, train_one_epoch, (model, loader, optimizer, loss_fn),
-                          "train_one_epoch(model, loader, optimizer, loss_fn)")
+            result = call(
+                name,
+                train_one_epoch,
+                (model, loader, optimizer, loss_fn),
+                "train_one_epoch(model, loader, optimizer, loss_fn)",
+            )
         except CheckFailed:
             if not used_fit[0]:
                 raise
     if used_fit[0]:
-        fail(name, "your function calls course_utils.train.fit: this task is to write the "
-                   "loop that fit runs for you, with the optimizer and loss_fn you are given.")
+        fail(
+            name,
+            "your function calls course_utils.train.fit: this task is to write the "
+            "loop that fit runs for you, with the optimizer and loss_fn you are given.",
+        )
     losses = _returned_losses(name, result)
     if loss_fn.calls == 0:
-        fail(name, "the loss_fn you were given was never called: use the loss_fn argument, "
-                   "not a loss of your own.")
+        fail(
+            name,
+            "the loss_fn you were given was never called: use the loss_fn argument, "
+            "not a loss of your own.",
+        )
     final = [_cpu(p) for p in model.parameters()]
     if not optimizer.steps:
         if _close(final, start):
             fail(name, "the weights did not change: did you call optimizer.step()?")
-        fail(name, "the weights changed, but the optimizer you were given never stepped: did "
-                   "you create an optimizer of your own? Use the optimizer argument.")
+        fail(
+            name,
+            "the weights changed, but the optimizer you were given never stepped: did "
+            "you create an optimizer of your own? Use the optimizer argument.",
+        )
     if len(optimizer.steps) != N_BATCHES:
-        fail(name, f"optimizer.step() ran {len(optimizer.steps)} times for {N_BATCHES} batches: "
-                   "once per batch.")
+        fail(
+            name,
+            f"optimizer.step() ran {len(optimizer.steps)} times for {N_BATCHES} batches: "
+            "once per batch.",
+        )
     expected = _check_steps(name, template, list(loader), optimizer, final)
-    for k, (got, want) in enumerate(zip(losses, expected), start=1):
+    for k, (got, want) in enumerate(zip(losses, expected, strict=True), start=1):
         if not np.isclose(got, want, rtol=1e-4, atol=1e-6):
-            hint = (" They look like plain cross-entropy: return the values of loss_fn."
-                    if np.isclose(got * LOSS_SCALE, want, rtol=1e-4) else
-                    " Return each step's own loss (loss.item()), not a running mean or sum.")
-            fail(name, f"the training steps are right, but the loss you returned for step {k} "
-                       f"({got:.5f}) is not that step's loss.{hint}")
-    passed(name, f"{N_BATCHES} steps use the given optimizer and loss_fn, each gradient agrees "
-                 "with torch.autograd, and the step losses are returned")
+            hint = (
+                " They look like plain cross-entropy: return the values of loss_fn."
+                if np.isclose(got * LOSS_SCALE, want, rtol=1e-4)
+                else " Return each step's own loss (loss.item()), not a running mean or sum."
+            )
+            fail(
+                name,
+                f"the training steps are right, but the loss you returned for step {k} "
+                f"({got:.5f}) is not that step's loss.{hint}",
+            )
+    passed(
+        name,
+        f"{N_BATCHES} steps use the given optimizer and loss_fn, each gradient agrees "
+        "with torch.autograd, and the step losses are returned",
+    )
