@@ -207,6 +207,15 @@ def verify_submission(path: Path, templates: Sequence[Template], limits: Limits,
     return verify_bytes(str(path), data, templates, limits, patterns, unsafe)
 
 
+def printable(text: str) -> str:
+    r"""``text`` for a terminal: control characters (a newline in a file name) escaped.
+
+    >>> print(printable("alice\n[1/1] forged.ipynb"))
+    alice\n[1/1] forged.ipynb
+    """
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class Progress:
     """``[12/300] name: status in 9.1 s; 4.2 per minute, about 11 min 05 s left``."""
 
@@ -221,7 +230,8 @@ class Progress:
         rate = self.done / max(elapsed, 1e-9)
         left = (self.total - self.done) / rate
         took = "" if verdict.wall_s is None else f" in {format_duration(verdict.wall_s)}"
-        self.out(f"[{self.done}/{self.total}] {verdict.submission}: {verdict.status}{took}; "
+        self.out(f"[{self.done}/{self.total}] {printable(verdict.submission)}: "
+                 f"{verdict.status}{took}; "
                  f"{60 * rate:.1f} per minute, about {format_duration(left)} left")
 
 

@@ -11,6 +11,7 @@ from course_utils.instructor.notebook_io import format_table
 from course_utils.instructor.verify.batch import (
     Progress,
     course_version,
+    printable,
     verify_all,
     with_reference,
 )
@@ -80,8 +81,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     verdicts = [gradebook.verdicts[str(path)] for path in paths]
     print()
     print(format_table(["submission", "status", "score", "note"],
-                       [[v.submission, v.status, f"{v.score:g}/{v.max_score:g}", v.note[:80]]
-                        for v in verdicts]))
+                       [[printable(v.submission), v.status, f"{v.score:g}/{v.max_score:g}",
+                         printable(v.note[:80])] for v in verdicts]))
     passed = sum(v.status == VERIFIED for v in verdicts)
     print(f"\n{passed} verified, {len(verdicts) - passed} not. Gradebook: {gradebook.csv}, "
           f"report: {gradebook.markdown}")

@@ -164,7 +164,8 @@ def to_markdown(verdicts: Sequence[Verdict], limits: Limits, sandbox: str) -> st
             v.submission, v.status, f"{cells['score']} / {cells['max_score']}",
             cells["in_order"], cells["errors"], cells["mismatched_cells"],
             cells["wall_s"] and f"{cells['wall_s']} s")) + " |")
-    alike = [f"- {md(pair)}" for pair in sorted({p for v in verdicts for p in pairs_of(v)})]
+    alike = [f"- {len(group)} submissions: " + ", ".join(md(name) for name in group)
+             for group in alike_groups(verdicts)]
     lines += ["", "## Alike solution code", "",
               *(alike or ["No two submissions have near-identical solution code."]), ""]
     for verdict in verdicts:
@@ -172,9 +173,29 @@ def to_markdown(verdicts: Sequence[Verdict], limits: Limits, sandbox: str) -> st
     return "\n".join(lines)
 
 
-def pairs_of(verdict: Verdict) -> list[str]:
-    """``a and b`` for each submission that ``verdict`` is alike with, names sorted."""
-    return [" and ".join(sorted((verdict.submission, other))) for other in verdict.similar_to]
+def alike_groups(verdicts: Sequence[Verdict]) -> list[list[str]]:
+    """Submissions linked by alike code, each group once (pairs chain into groups).
+
+    >>> alike_groups([Verdict("a", "verified", "", similar_to=["b"]),
+    ...               Verdict("b", "verified", "", similar_to=["a", "c"]),
+    ...               Verdict("c", "verified", "", similar_to=["b"]), Verdict("d", "x", "")])
+    [['a', 'b', 'c']]
+    """
+    links = {v.submission: set(v.similar_to) for v in verdicts}
+    seen: set[str] = set()
+    groups = []
+    for name in links:
+        if name in seen or not links[name]:
+            continue
+        group, todo = set(), [name]
+        while todo:
+            current = todo.pop()
+            if current not in group:
+                group.add(current)
+                todo.extend(links.get(current, ()))
+        seen |= group
+        groups.append(sorted(group))
+    return groups
 
 
 def mark_similar(verdicts: Sequence[Verdict]) -> None:
