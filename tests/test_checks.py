@@ -675,3 +675,22 @@ def test_grad_cam_needs_a_resnet_for_the_second_case():
     assert "needs a torchvision ResNet" in failure(
         checks.check_grad_cam, grad_cam_map, net, torch.rand(3, 8, 8)
     )
+
+
+class Unprintable:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+@pytest.mark.parametrize(
+    "check, args",
+    [
+        (checks.check_output_size, (lambda W, F, S, P: Unprintable(),)),
+        (checks.check_parameter_count, (Unprintable(), small_net())),
+        (checks.check_channel_stats, (Unprintable(), [0.5], cifar_like())),
+        (checks.check_flattened_features, ("144", features_net(), (3, 32, 32), "abc")),
+    ],
+)
+def test_odd_answers_get_a_message_not_a_crash(check, args):
+    message = failure(check, *args)
+    assert message.startswith(check.__name__) and "PASS" not in message
