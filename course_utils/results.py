@@ -67,8 +67,9 @@ def producer_fingerprint(name: str, notebook_dir: str | Path = ".") -> str | Non
     if notebook is None or not notebook.is_file():
         return None
     cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
-    return _digest(["".join(cell.get("source", "")) for cell in cells
-                    if cell.get("cell_type") == "code"])
+    return _digest(
+        ["".join(cell.get("source", "")) for cell in cells if cell.get("cell_type") == "code"]
+    )
 
 
 def result_path(name: str, folder: str | Path = DEFAULT_FOLDER) -> Path:
@@ -85,10 +86,15 @@ def _finite_or_none(value: float) -> float | None:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def save_result(name: str, history: train.History | Sequence[Mapping[str, float]],
-                test: Mapping[str, float], run: config.Run,
-                folder: str | Path = DEFAULT_FOLDER, best_epoch: int | None = None,
-                notebook_dir: str | Path = ".") -> Path:
+def save_result(
+    name: str,
+    history: train.History | Sequence[Mapping[str, float]],
+    test: Mapping[str, float],
+    run: config.Run,
+    folder: str | Path = DEFAULT_FOLDER,
+    best_epoch: int | None = None,
+    notebook_dir: str | Path = ".",
+) -> Path:
     """Write a trained model's history and test metrics to ``folder/name.json``.
 
     ``history`` is what :func:`course_utils.train.fit` returns, or its per-epoch records
@@ -110,8 +116,9 @@ def save_result(name: str, history: train.History | Sequence[Mapping[str, float]
     >>> saved["best_epoch"], saved["profile"], saved["test"]
     (2, 'smoke', {'acc': 0.68})
     """
+    records: list[Mapping[str, float]]
     if isinstance(history, train.History):
-        records, stop_reason = history.epochs, history.stop_reason
+        records, stop_reason = list(history.epochs), history.stop_reason
         best_epoch = best_epoch or history.best_epoch
     else:
         records, stop_reason = list(history), None
@@ -119,8 +126,11 @@ def save_result(name: str, history: train.History | Sequence[Mapping[str, float]
         raise ValueError(f"The history of {name!r} has no epochs: train the model first.")
     if best_epoch is None:
         scored = [r for r in records if _finite_or_none(r.get("val_loss", math.nan)) is not None]
-        best_epoch = int(min(scored, key=lambda r: r["val_loss"])["epoch"]) if scored \
+        best_epoch = (
+            int(min(scored, key=lambda r: r["val_loss"])["epoch"])
+            if scored
             else int(records[-1]["epoch"])
+        )
     content = {
         "name": name,
         "profile": run.profile.name,
@@ -131,8 +141,9 @@ def save_result(name: str, history: train.History | Sequence[Mapping[str, float]
         "weights": run.weights,
         "best_epoch": int(best_epoch),
         "stop_reason": stop_reason,
-        "epochs": [{key: _finite_or_none(value) for key, value in record.items()}
-                   for record in records],
+        "epochs": [
+            {key: _finite_or_none(value) for key, value in record.items()} for record in records
+        ],
         "test": {key: float(value) for key, value in test.items()},
         "data_code": data_code_fingerprint(),
         "producer": producer_fingerprint(name, notebook_dir),
@@ -156,14 +167,18 @@ def load_result(name: str, folder: str | Path = DEFAULT_FOLDER) -> dict:
     path = result_path(name, folder)
     if not path.is_file():
         writer = PRODUCERS.get(name)
-        how = (f"it is written by {writer}; run that notebook first, in the same profile"
-               if writer else f"write it with results.save_result({name!r}, ...)")
+        how = (
+            f"it is written by {writer}; run that notebook first, in the same profile"
+            if writer
+            else f"write it with results.save_result({name!r}, ...)"
+        )
         raise FileNotFoundError(f"{path} not found: {how}.")
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _stale_reason(name: str, run: config.Run, folder: str | Path,
-                  notebook_dir: str | Path) -> str | None:
+def _stale_reason(
+    name: str, run: config.Run, folder: str | Path, notebook_dir: str | Path
+) -> str | None:
     """Why the stored result cannot be used with ``run`` (``None``: it can)."""
     path = result_path(name, folder)
     if not path.is_file():
@@ -172,26 +187,31 @@ def _stale_reason(name: str, run: config.Run, folder: str | Path,
     if stored.get("profile") != run.profile.name:
         return f"{path} is from the {stored.get('profile')} profile, not {run.profile.name}"
     if stored.get("data_kind") != run.data.kind:
-        return (f"{path} was trained on {stored.get('data_kind')} data, this run uses "
-                f"{run.data.kind}")
+        return (
+            f"{path} was trained on {stored.get('data_kind')} data, this run uses {run.data.kind}"
+        )
     if stored.get("data_code") != data_code_fingerprint():
         return f"{path} was made with another version of the data code (course_utils.data)"
     producer = producer_fingerprint(name, notebook_dir)
-    if stored.get("producer") is not None and producer is not None \
-            and stored["producer"] != producer:
+    if (
+        stored.get("producer") is not None
+        and producer is not None
+        and stored["producer"] != producer
+    ):
         return f"{path} was made by another version of {PRODUCERS[name]}"
     return None
 
 
-def require_result(name: str, run: config.Run, folder: str | Path = DEFAULT_FOLDER,
-                   notebook_dir: str | Path = ".") -> dict:
+def require_result(
+    name: str, run: config.Run, folder: str | Path = DEFAULT_FOLDER, notebook_dir: str | Path = "."
+) -> dict:
     """Load result ``name`` for a comparison with ``run``, producing it first if need be.
 
     When the file is missing, or was made in another profile, on another data source
-    or by other code (see :func:`save_result`), the notebook that writes it (:data:`PRODUCERS`, looked for in
-    ``notebook_dir``) is executed headlessly in ``run``'s profile, with a printed
-    NOTICE, and the fresh result is loaded. Without that notebook, or when it fails,
-    the error says what to do.
+    or by other code (see :func:`save_result`), the notebook that writes it
+    (:data:`PRODUCERS`, looked for in ``notebook_dir``) is executed headlessly in
+    ``run``'s profile, with a printed NOTICE, and the fresh result is loaded. Without
+    that notebook, or when it fails, the error says what to do.
 
     >>> run = config.start_run(profile="smoke", quiet=True)
     >>> require_result("a2_best", run, folder="/no/such/folder",
@@ -210,9 +230,13 @@ def require_result(name: str, run: config.Run, folder: str | Path = DEFAULT_FOLD
         raise FileNotFoundError(
             f"{reason}, and {notebook}, which writes it, is not there either: put the "
             f"course's notebooks next to this one, or copy {name}.json from a run of that "
-            f"notebook into {folder}.")
-    print(f"NOTICE: {reason}. Running {notebook.name} in the {run.profile.name} profile "
-          f"first to produce it; this takes as long as that notebook does.", flush=True)
+            f"notebook into {folder}."
+        )
+    print(
+        f"NOTICE: {reason}. Running {notebook.name} in the {run.profile.name} profile "
+        f"first to produce it; this takes as long as that notebook does.",
+        flush=True,
+    )
     # Imported here: the notebook runner (nbclient, nbconvert) is needed only now.
     import nbformat
 
@@ -222,10 +246,14 @@ def require_result(name: str, run: config.Run, folder: str | Path = DEFAULT_FOLD
     env = kernel_env({"COURSE_PROFILE": run.profile.name, "COURSE_LIVE_PLOT": "0"})
     error = execute_notebook(nb, notebook.parent, PRODUCER_CELL_TIMEOUT, env)
     if error is not None:
-        raise RuntimeError(f"{notebook} failed ({error}), so there is no {name!r} result to "
-                           f"compare with. Open and run that notebook to see the failing cell.")
+        raise RuntimeError(
+            f"{notebook} failed ({error}), so there is no {name!r} result to "
+            f"compare with. Open and run that notebook to see the failing cell."
+        )
     stale = _stale_reason(name, run, folder, notebook_dir)
     if stale is not None:
-        raise RuntimeError(f"{notebook} ran, but {stale}: does it call "
-                           f"results.save_result({name!r}, ...) and write into {folder}?")
+        raise RuntimeError(
+            f"{notebook} ran, but {stale}: does it call "
+            f"results.save_result({name!r}, ...) and write into {folder}?"
+        )
     return load_result(name, folder)

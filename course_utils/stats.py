@@ -79,28 +79,40 @@ class ZTest:
         unlikely if both were equally good. With only 3 and 3 runs the standard
         deviations are rough estimates, so this p-value is optimistic.
         """
-        head = (f"{name_a} vs {name_b}{' (paired by seed)' if self.paired else ''}: "
-                f"difference {self.difference:.3g} = z {self.z:.3g} standard errors")
+        head = (
+            f"{name_a} vs {name_b}{' (paired by seed)' if self.paired else ''}: "
+            f"difference {self.difference:.3g} = z {self.z:.3g} standard errors"
+        )
         if math.isnan(self.z):
-            return (f"{head}: both sets of runs are identical, with no spread at all, so "
-                    "this tells nothing about the noise; run more seeds or train longer.")
+            return (
+                f"{head}: both sets of runs are identical, with no spread at all, so "
+                "this tells nothing about the noise; run more seeds or train longer."
+            )
         if math.isinf(self.z):
-            return (f"{head}: the {'differences do' if self.paired else 'runs do'} not vary "
-                    "at all, so the standard error is 0 and z is infinite. That says every "
-                    "run agrees, not that the evidence is stronger than "
-                    f"{min(self.n_a, self.n_b)} runs can give.")
+            return (
+                f"{head}: the {'differences do' if self.paired else 'runs do'} not vary "
+                "at all, so the standard error is 0 and z is infinite. That says every "
+                "run agrees, not that the evidence is stronger than "
+                f"{min(self.n_a, self.n_b)} runs can give."
+            )
         head += f" (p = {self.p_value:.2g}, two-sided, normal approximation)."
         level = f"{100 * alpha:g} %"
         if self.significant(alpha):
-            verdict = (f"Significant at the {level} level: a difference this large is "
-                       "unlikely if both were equally good.")
+            verdict = (
+                f"Significant at the {level} level: a difference this large is "
+                "unlikely if both were equally good."
+            )
         else:
-            verdict = (f"Not significant at the {level} level: the runs cannot tell them "
-                       "apart, which does not show that they are equal.")
+            verdict = (
+                f"Not significant at the {level} level: the runs cannot tell them "
+                "apart, which does not show that they are equal."
+            )
         caveat = ""
         if min(self.n_a, self.n_b) < FEW_RUNS:
-            caveat = (f" With only {self.n_a} and {self.n_b} runs the standard deviations "
-                      "are rough estimates, so this p-value is optimistic.")
+            caveat = (
+                f" With only {self.n_a} and {self.n_b} runs the standard deviations "
+                "are rough estimates, so this p-value is optimistic."
+            )
         return f"{head} {verdict}{caveat}"
 
     def __str__(self) -> str:
@@ -110,8 +122,10 @@ class ZTest:
 def _sample(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
     array = np.asarray(values, dtype=float).reshape(-1)
     if len(array) < 2:
-        raise ValueError(f"{name} has {len(array)} run(s); a standard deviation needs at "
-                         "least 2, so train at least two seeds per variant.")
+        raise ValueError(
+            f"{name} has {len(array)} run(s); a standard deviation needs at "
+            "least 2, so train at least two seeds per variant."
+        )
     if not np.isfinite(array).all():
         raise ValueError(f"{name} contains NaN or infinite scores: {array.tolist()}.")
     return array
@@ -150,8 +164,10 @@ def paired_z_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarr
     """
     a, b = np.asarray(a, dtype=float).reshape(-1), np.asarray(b, dtype=float).reshape(-1)
     if len(a) != len(b):
-        raise ValueError("a paired test needs as many runs in b as in a (one pair per seed); "
-                         f"got {len(a)} and {len(b)}.")
+        raise ValueError(
+            "a paired test needs as many runs in b as in a (one pair per seed); "
+            f"got {len(a)} and {len(b)}."
+        )
     differences = _sample(a, "a") - _sample(b, "b")
     standard_error = float(differences.std(ddof=1)) / math.sqrt(len(differences))
     return ZTest(float(a.mean()), float(b.mean()), standard_error, len(a), len(b), paired=True)

@@ -22,9 +22,11 @@ def run() -> config.Run:
 def toy_producer(monkeypatch, tmp_path):
     """A notebook that writes the result 'toy', registered as its producer."""
     monkeypatch.setitem(results.PRODUCERS, "toy", "toy.ipynb")
-    source = ("from course_utils import config, results\n"
-              "run = config.start_run(quiet=True)\n"
-              "results.save_result('toy', [{'epoch': 1, 'val_loss': 0.5}], {'acc': 0.5}, run)")
+    source = (
+        "from course_utils import config, results\n"
+        "run = config.start_run(quiet=True)\n"
+        "results.save_result('toy', [{'epoch': 1, 'val_loss': 0.5}], {'acc': 0.5}, run)"
+    )
     nbformat.write(new_notebook(cells=[new_code_cell(source)]), tmp_path / "toy.ipynb")
     return tmp_path
 
@@ -45,8 +47,11 @@ def test_a_fit_history_round_trips(tmp_path, run):
 
 
 def test_plain_records_pick_the_lowest_validation_loss_and_store_nan_as_null(tmp_path, run):
-    epochs = [{"epoch": 1, "val_loss": 0.8}, {"epoch": 2, "val_loss": 0.6},
-              {"epoch": 3, "val_loss": 0.7}]
+    epochs = [
+        {"epoch": 1, "val_loss": 0.8},
+        {"epoch": 2, "val_loss": 0.6},
+        {"epoch": 3, "val_loss": 0.7},
+    ]
     results.save_result("r", epochs, {}, run, folder=tmp_path)
     saved = results.load_result("r", tmp_path)
     assert saved["best_epoch"] == 2
@@ -84,8 +89,9 @@ def test_a_result_from_another_profile_is_made_again(toy_producer, run, monkeypa
 
     def fake_execute(nb, where, timeout, env, **kwargs):
         ran.append(env["COURSE_PROFILE"])
-        results.save_result("toy", [{"epoch": 1, "val_loss": 0.5}], {"acc": 0.5}, run,
-                            folder=folder)
+        results.save_result(
+            "toy", [{"epoch": 1, "val_loss": 0.5}], {"acc": 0.5}, run, folder=folder
+        )
 
     monkeypatch.setattr(notebooks, "execute_notebook", fake_execute)
     loaded = results.require_result("toy", run, folder=folder, notebook_dir=toy_producer)
@@ -94,15 +100,20 @@ def test_a_result_from_another_profile_is_made_again(toy_producer, run, monkeypa
 
 
 def test_a_failing_or_missing_producer_fails_clearly(toy_producer, run, monkeypatch, tmp_path):
-    monkeypatch.setattr(notebooks, "execute_notebook",
-                        lambda *args, **kwargs: "NotImplementedError: fill in the model")
+    monkeypatch.setattr(
+        notebooks,
+        "execute_notebook",
+        lambda *args, **kwargs: "NotImplementedError: fill in the model",
+    )
     with pytest.raises(RuntimeError, match="toy.ipynb failed .NotImplementedError"):
-        results.require_result("toy", run, folder=toy_producer / "results",
-                               notebook_dir=toy_producer)
+        results.require_result(
+            "toy", run, folder=toy_producer / "results", notebook_dir=toy_producer
+        )
     monkeypatch.setattr(notebooks, "execute_notebook", lambda *args, **kwargs: None)
     with pytest.raises(RuntimeError, match="does it call results.save_result"):
-        results.require_result("toy", run, folder=toy_producer / "results",
-                               notebook_dir=toy_producer)
+        results.require_result(
+            "toy", run, folder=toy_producer / "results", notebook_dir=toy_producer
+        )
     with pytest.raises(FileNotFoundError, match="is not there either"):
         results.require_result("toy", run, folder=tmp_path / "r", notebook_dir=tmp_path / "none")
 
@@ -122,19 +133,34 @@ def test_the_producer_fingerprint_follows_code_cells_only(toy_producer):
 def _fake_producer(monkeypatch, folder, run, ran):
     def fake_execute(nb, where, timeout, env, **kwargs):
         ran.append(where)
-        results.save_result("toy", [{"epoch": 1, "val_loss": 0.5}], {"acc": 0.5}, run,
-                            folder=folder, notebook_dir=where)
+        results.save_result(
+            "toy",
+            [{"epoch": 1, "val_loss": 0.5}],
+            {"acc": 0.5},
+            run,
+            folder=folder,
+            notebook_dir=where,
+        )
 
     monkeypatch.setattr(notebooks, "execute_notebook", fake_execute)
 
 
 def test_a_result_of_an_edited_producer_is_made_again(toy_producer, run, monkeypatch, capsys):
     folder, ran = toy_producer / "results", []
-    results.save_result("toy", [{"epoch": 1, "val_loss": 1.0}], {"acc": 0.1}, run,
-                        folder=folder, notebook_dir=toy_producer)
+    results.save_result(
+        "toy",
+        [{"epoch": 1, "val_loss": 1.0}],
+        {"acc": 0.1},
+        run,
+        folder=folder,
+        notebook_dir=toy_producer,
+    )
     _fake_producer(monkeypatch, folder, run, ran)
-    assert results.require_result("toy", run, folder=folder, notebook_dir=toy_producer)[
-        "test"] == {"acc": 0.1} and ran == []  # unchanged: loaded as it is
+    assert (
+        results.require_result("toy", run, folder=folder, notebook_dir=toy_producer)["test"]
+        == {"acc": 0.1}
+        and ran == []
+    )  # unchanged: loaded as it is
     nb = nbformat.read(toy_producer / "toy.ipynb", as_version=4)
     nb.cells[0].source = nb.cells[0].source.replace("0.5", "0.6")
     nbformat.write(nb, toy_producer / "toy.ipynb")
@@ -143,11 +169,11 @@ def test_a_result_of_an_edited_producer_is_made_again(toy_producer, run, monkeyp
     assert "made by another version of toy.ipynb" in capsys.readouterr().out
 
 
-def test_a_result_made_with_other_data_code_is_made_again(toy_producer, run, monkeypatch,
-                                                          tmp_path, capsys):
+def test_a_result_made_with_other_data_code_is_made_again(
+    toy_producer, run, monkeypatch, tmp_path, capsys
+):
     folder, ran = toy_producer / "results", []
-    results.save_result("toy", [{"epoch": 1, "val_loss": 1.0}], {"acc": 0.1}, run,
-                        folder=folder)
+    results.save_result("toy", [{"epoch": 1, "val_loss": 1.0}], {"acc": 0.1}, run, folder=folder)
     other_data = tmp_path / "data"
     other_data.mkdir()
     (other_data / "synthetic.py").write_text("# another stand-in\n")

@@ -111,8 +111,9 @@ def test_freezing_trains_the_head_only_and_keeps_backbone_statistics():
 
 def test_transfer_resnet_is_torchvisions_resnet18():
     ours, theirs = transfer.resnet18(), torchvision.models.resnet18()
-    assert [(n, p.shape) for n, p in ours.named_parameters()] == \
-        [(n, p.shape) for n, p in theirs.named_parameters()]
+    assert [(n, p.shape) for n, p in ours.named_parameters()] == [
+        (n, p.shape) for n, p in theirs.named_parameters()
+    ]
     assert len(transfer.IMAGENET_CLASSES) == 1000
 
 
@@ -120,5 +121,7 @@ def test_imagenet_transform_resizes_and_normalises():
     white = torch.full((3, 30, 50), 255, dtype=torch.uint8)
     out = transfer.imagenet_transform(40)(white)
     assert out.shape == (3, 40, 40) and out.dtype == torch.float32
-    expected = [(1 - m) / s for m, s in zip(transfer.IMAGENET_MEAN, transfer.IMAGENET_STD)]
+    expected = [
+        (1 - m) / s for m, s in zip(transfer.IMAGENET_MEAN, transfer.IMAGENET_STD, strict=True)
+    ]
     torch.testing.assert_close(out.mean(dim=(1, 2)), torch.tensor(expected))

@@ -7,8 +7,11 @@ from torch import nn
 from course_utils.models import UNet
 from course_utils.models.unet import kaiming_init
 
-VARIANTS = [(upsampling, activation) for upsampling in ("transpose", "nearest")
-            for activation in ("relu", "elu")]
+VARIANTS = [
+    (upsampling, activation)
+    for upsampling in ("transpose", "nearest")
+    for activation in ("relu", "elu")
+]
 
 
 @pytest.mark.parametrize("size", [28, 30, 64, 65])
@@ -87,9 +90,12 @@ def test_kaiming_keeps_the_signal_through_relus():
     # What the initialisation is for: the mean square of the activations neither
     # vanishes nor explodes through a deep ReLU stack (PyTorch's default shrinks it).
     torch.manual_seed(0)
+
     def stack() -> nn.Sequential:
-        return nn.Sequential(*[layer for _ in range(12)
-                               for layer in (nn.Conv2d(16, 16, 3, padding=1), nn.ReLU())])
+        return nn.Sequential(
+            *[layer for _ in range(12) for layer in (nn.Conv2d(16, 16, 3, padding=1), nn.ReLU())]
+        )
+
     x = torch.randn(8, 16, 16, 16)
     kept = kaiming_init(stack())(x).pow(2).mean().item()
     default = stack()(x).pow(2).mean().item()

@@ -76,24 +76,30 @@ def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No weights file at {path}.")
-    fix = (f"Delete {path} and run again to download a fresh copy, or put torchvision's "
-           f"{weights_path().name} ({WEIGHTS.url}) there.")
+    fix = (
+        f"Delete {path} and run again to download a fresh copy, or put torchvision's "
+        f"{weights_path().name} ({WEIGHTS.url}) there."
+    )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # unpickling errors have many types; all mean "bad file"
         reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise WeightsError(f"{path} is not a readable PyTorch weights file "
-                           f"({type(error).__name__}: {reason}). {fix}") from error
+        raise WeightsError(
+            f"{path} is not a readable PyTorch weights file "
+            f"({type(error).__name__}: {reason}). {fix}"
+        ) from error
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise WeightsError(f"{path} holds a {type(state).__name__}, not a state dict of "
-                           f"ResNet18 weights. {fix}")
+        raise WeightsError(
+            f"{path} holds a {type(state).__name__}, not a state dict of ResNet18 weights. {fix}"
+        )
     try:
         _architecture().load_state_dict(state)
     except RuntimeError as error:
         # PyTorch lists every missing key and mismatched shape; its first lines suffice.
         detail = " ".join(str(error).split())[:300]
-        raise WeightsError(f"{path} does not hold ImageNet ResNet18 weights: {detail}. "
-                           f"{fix}") from error
+        raise WeightsError(
+            f"{path} does not hold ImageNet ResNet18 weights: {detail}. {fix}"
+        ) from error
     return state
 
 
@@ -119,16 +125,19 @@ class ImageNetWeights:
 
 def _random_init(reason: str, verbose: bool) -> ImageNetWeights:
     if verbose:
-        print(f"NOTICE: no ImageNet weights ({reason}). ResNet18 starts from RANDOM "
-              f"initialisation: what follows shows an untrained network, and training it "
-              f"is not transfer learning. To use the pretrained weights, put "
-              f"{weights_path().name} ({WEIGHTS.url}) into {weights_path().parent}, "
-              f"or run once with internet access.")
+        print(
+            f"NOTICE: no ImageNet weights ({reason}). ResNet18 starts from RANDOM "
+            f"initialisation: what follows shows an untrained network, and training it "
+            f"is not transfer learning. To use the pretrained weights, put "
+            f"{weights_path().name} ({WEIGHTS.url}) into {weights_path().parent}, "
+            f"or run once with internet access."
+        )
     return ImageNetWeights(None, f"random-init ({reason})")
 
 
-def imagenet_weights(path: str | Path | None = None, download: bool | None = None,
-                     verbose: bool = True) -> ImageNetWeights:
+def imagenet_weights(
+    path: str | Path | None = None, download: bool | None = None, verbose: bool = True
+) -> ImageNetWeights:
     """Find the ImageNet ResNet18 weights: from ``path`` (default :func:`weights_path`),
     else downloaded there, else none (random initialisation, with a printed NOTICE).
 
@@ -147,15 +156,22 @@ def imagenet_weights(path: str | Path | None = None, download: bool | None = Non
     if download is None:
         download = config.network_available(DOWNLOAD_HOST)
     if not download:
-        return _random_init(f"OFFLINE: {path.name} not in {path.parent} and "
-                            f"{DOWNLOAD_HOST} not reachable", verbose)
+        return _random_init(
+            f"OFFLINE: {path.name} not in {path.parent} and {DOWNLOAD_HOST} not reachable", verbose
+        )
     try:
-        torch.hub.load_state_dict_from_url(WEIGHTS.url, model_dir=str(path.parent),
-                                           file_name=path.name, progress=verbose,
-                                           check_hash=True, weights_only=True)
+        torch.hub.load_state_dict_from_url(
+            WEIGHTS.url,
+            model_dir=str(path.parent),
+            file_name=path.name,
+            progress=verbose,
+            check_hash=True,
+            weights_only=True,
+        )
     except Exception as error:  # network and hash errors alike: carry on without weights
-        return _random_init(f"download of {WEIGHTS.url} failed: "
-                            f"{type(error).__name__}: {error}", verbose)
+        return _random_init(
+            f"download of {WEIGHTS.url} failed: {type(error).__name__}: {error}", verbose
+        )
     return ImageNetWeights(load_weights_file(path), f"imagenet (downloaded to {path})")
 
 
@@ -168,8 +184,12 @@ class TransferResNet18(ResNet):
     statistics, like their weights, remain those of ImageNet.
     """
 
-    def __init__(self, num_classes: int | None, state_dict: dict[str, torch.Tensor] | None,
-                 freeze_backbone: bool) -> None:
+    def __init__(
+        self,
+        num_classes: int | None,
+        state_dict: dict[str, torch.Tensor] | None,
+        freeze_backbone: bool,
+    ) -> None:
         super().__init__(BasicBlock, [2, 2, 2, 2])
         if state_dict is not None:
             self.load_state_dict(state_dict)
@@ -180,7 +200,7 @@ class TransferResNet18(ResNet):
             parameter.requires_grad_(name.startswith("fc.") or not freeze_backbone)
         self.train()
 
-    def train(self, mode: bool = True) -> "TransferResNet18":
+    def train(self, mode: bool = True) -> TransferResNet18:
         """Set training mode as usual, but keep a frozen backbone in eval mode."""
         super().train(mode)
         if self.frozen_backbone:
@@ -190,8 +210,11 @@ class TransferResNet18(ResNet):
         return self
 
 
-def resnet18(num_classes: int | None = None, weights: ImageNetWeights | None = None,
-             freeze_backbone: bool = False) -> TransferResNet18:
+def resnet18(
+    num_classes: int | None = None,
+    weights: ImageNetWeights | None = None,
+    freeze_backbone: bool = False,
+) -> TransferResNet18:
     """ResNet18 with ``weights`` (``None``: random initialisation) and a new head.
 
     ``num_classes=None`` keeps the 1,000-class ImageNet head (to look at what the
@@ -221,6 +244,11 @@ def imagenet_transform(size: int = IMAGENET_SIZE) -> v2.Compose:
     >>> imagenet_transform(64)(torch.zeros(3, 30, 40, dtype=torch.uint8)).shape
     torch.Size([3, 64, 64])
     """
-    return v2.Compose([v2.ToImage(), v2.Resize((size, size), antialias=True),
-                       v2.ToDtype(torch.float32, scale=True),
-                       v2.Normalize(list(IMAGENET_MEAN), list(IMAGENET_STD))])
+    return v2.Compose(
+        [
+            v2.ToImage(),
+            v2.Resize((size, size), antialias=True),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(list(IMAGENET_MEAN), list(IMAGENET_STD)),
+        ]
+    )

@@ -57,7 +57,7 @@ def kaiming_init(model: nn.Module) -> nn.Module:
         if isinstance(module, nn.Conv2d):
             fan_in = module.in_channels * module.kernel_size[0] * module.kernel_size[1]
         elif isinstance(module, nn.ConvTranspose2d):
-            taps = [max(1, k // s) for k, s in zip(module.kernel_size, module.stride)]
+            taps = [max(1, k // s) for k, s in zip(module.kernel_size, module.stride, strict=True)]
             fan_in = module.in_channels * taps[0] * taps[1]
         else:
             continue
@@ -72,17 +72,23 @@ def kaiming_init(model: nn.Module) -> nn.Module:
 def _double_conv(in_channels: int, out_channels: int, activation: str) -> nn.Sequential:
     """Two 3x3 convolutions with padding 1 (size kept), each followed by the activation."""
     make = ACTIVATIONS[activation]
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1), make(),
-                         nn.Conv2d(out_channels, out_channels, 3, padding=1), make())
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, padding=1),
+        make(),
+        nn.Conv2d(out_channels, out_channels, 3, padding=1),
+        make(),
+    )
 
 
 class _Up(nn.Module):
     """One decoder step: upsample, match the skip's size, concatenate, double conv."""
 
-    def __init__(self, in_channels: int, out_channels: int, upsampling: str,
-                 activation: str) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, upsampling: str, activation: str
+    ) -> None:
         super().__init__()
         self.upsampling = upsampling
+        self.up: nn.Module
         if upsampling == "transpose":
             self.up = nn.ConvTranspose2d(in_channels, out_channels, kernel_size=2, stride=2)
         else:
@@ -120,41 +126,52 @@ class UNet(nn.Module):
     7469
     """
 
-    def __init__(self, in_channels: int = 3, out_channels: int = 1, depth: int = 4,
-                 base_width: int = 16, upsampling: str = "transpose",
-                 activation: str = "relu") -> None:
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int = 1,
+        depth: int = 4,
+        base_width: int = 16,
+        upsampling: str = "transpose",
+        activation: str = "relu",
+    ) -> None:
         super().__init__()
         if upsampling not in UPSAMPLING:
             raise ValueError(f"upsampling must be one of {UPSAMPLING}; got {upsampling!r}.")
         if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}; "
-                             f"got {activation!r}.")
+            raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}; got {activation!r}.")
         if depth < 1 or base_width < 1:
-            raise ValueError(f"depth and base_width must be at least 1; got {depth} and "
-                             f"{base_width}.")
+            raise ValueError(
+                f"depth and base_width must be at least 1; got {depth} and {base_width}."
+            )
         self.depth = depth
         widths = [base_width * 2**level for level in range(depth)]
         self.down = nn.ModuleList(
             _double_conv(in_channels if level == 0 else widths[level - 1], width, activation)
-            for level, width in enumerate(widths))
+            for level, width in enumerate(widths)
+        )
         self.pool = nn.MaxPool2d(2)
-        self.up = nn.ModuleList(_Up(widths[level + 1], widths[level], upsampling, activation)
-                                for level in reversed(range(depth - 1)))
+        self.up = nn.ModuleList(
+            _Up(widths[level + 1], widths[level], upsampling, activation)
+            for level in reversed(range(depth - 1))
+        )
         self.head = nn.Conv2d(base_width, out_channels, kernel_size=1)
         kaiming_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         smallest = 2 ** (self.depth - 1)
         if min(x.shape[-2:]) < smallest:
-            raise ValueError(f"UNet input of {tuple(x.shape[-2:])} pixels is too small for "
-                             f"depth {self.depth}: its {self.depth - 1} poolings need at least "
-                             f"{smallest} pixels a side. Use larger images or a smaller depth.")
+            raise ValueError(
+                f"UNet input of {tuple(x.shape[-2:])} pixels is too small for "
+                f"depth {self.depth}: its {self.depth - 1} poolings need at least "
+                f"{smallest} pixels a side. Use larger images or a smaller depth."
+            )
         skips = []
         for level, block in enumerate(self.down):
             if level:
                 x = self.pool(x)
             x = block(x)
             skips.append(x)
-        for block, skip in zip(self.up, reversed(skips[:-1])):
+        for block, skip in zip(self.up, reversed(skips[:-1]), strict=True):
             x = block(x, skip)
         return self.head(x)
