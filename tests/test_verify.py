@@ -281,9 +281,11 @@ def test_notebook_time_limit_kills_every_process(genuine: nbformat.NotebookNode,
                  f"import subprocess\nsubprocess.Popen(['sleep', '600'], start_new_session=True)"
                  f"\nimport time\nwhile True:\n    time.sleep(1)  # {tag}")
     [verdict] = verify_all([path], load_templates(template_dir),
-                           Limits(cell_timeout=60, notebook_timeout=8), read_sanitizers())
+                           Limits(cell_timeout=60, notebook_timeout=15), read_sanitizers())
     assert verdict.status == TIMEOUT
-    assert verdict.note == "stopped by the notebook time limit (8 s) in cell 2"
+    # In cell 2 on a quiet machine; on a loaded one the kernel may still be starting.
+    assert verdict.note.startswith("stopped by the notebook time limit (15 s) in ")
+    assert verdict.wall_s is not None and 15 <= verdict.wall_s < 40
     assert not any(tag in p.read_bytes().decode(errors="replace")
                    for p in Path("/proc").glob("[0-9]*/cmdline") if p.exists())
     assert not list(sandboxes.iterdir())
