@@ -20,10 +20,40 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import nbformat
+from nbformat import NotebookNode
 
+from course_utils.instructor.notebook_io import CHECK_TAG, RESULT_TAG
 from course_utils.notebooks import describe_error, execute_notebook
 
 PR_SET_DUMPABLE = 4
+# Characters kept of one output: a notebook that prints without end cannot make the
+# result, which the grader holds in memory, as large as the sandbox's memory.
+MAX_OUTPUT_CHARS = 2**20
+
+
+def slim(nb: NotebookNode) -> NotebookNode:
+    """Keep what the grader compares: errors anywhere, text of checked and result cells.
+
+    >>> cell = nbformat.v4.new_code_cell(outputs=[nbformat.v4.new_output("stream", text="x")])
+    >>> slim(nbformat.v4.new_notebook(cells=[cell])).cells[0].outputs
+    []
+    """
+    for cell in nb.cells:
+        graded = bool({CHECK_TAG, RESULT_TAG} & set(cell.get("metadata", {}).get("tags", [])))
+        kept = []
+        for output in cell.get("outputs", []):
+            if output.output_type == "error":
+                output.traceback, output.evalue = [], output.evalue[:MAX_OUTPUT_CHARS]
+                kept.append(output)
+            elif graded and output.output_type == "stream":
+                output.text = output.text[:MAX_OUTPUT_CHARS]
+                kept.append(output)
+            elif graded and "text/plain" in output.get("data", {}):
+                output.data = {"text/plain": output.data["text/plain"][:MAX_OUTPUT_CHARS]}
+                kept.append(output)
+        if cell.cell_type == "code":
+            cell.outputs = kept
+    return nb
 
 
 def set_limits(memory_mb: int, processes: int, file_mb: int) -> None:
@@ -78,7 +108,7 @@ def worker(argv: Sequence[str] | None = None) -> int:
         error = execute_notebook(nb, Path.cwd(), args.cell_timeout, dict(os.environ),
                                  on_cell=lambda index, total: report("cell", str(index)),
                                  allow_errors=True)
-        report("result", json.dumps({"error": error, "notebook": nb}))
+        report("result", json.dumps({"error": error, "notebook": slim(nb)}))
     except Exception as exc:  # stderr is /dev/null now: the parent hears of it here
         report("result", json.dumps({"error": f"the worker failed: {describe_error(exc)}"}))
         return 1
