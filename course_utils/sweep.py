@@ -87,7 +87,8 @@ def expand_grid(grid: Grid) -> list[Config]:
     """
     if isinstance(grid, Mapping):
         values = [_values(key, grid[key]) for key in grid]
-        configs = [dict(zip(grid, combination)) for combination in itertools.product(*values)]
+        configs = [dict(zip(grid, combination, strict=True))
+                   for combination in itertools.product(*values)]
     else:
         configs = [{key: _scalar(key, value) for key, value in config.items()}
                    for config in grid]

@@ -22,7 +22,6 @@ The trainer draws nothing itself: plots subscribe as callbacks
 from __future__ import annotations
 
 import math
-import os
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -398,7 +397,7 @@ def _patience_ran_out(history: History, epoch: int, patience: int, min_epochs: i
     """Whether early stopping ends training after ``epoch``: ``patience`` epochs without
     improvement, counted from the first clear improvement, and not before ``min_epochs``.
     """
-    if epoch < min_epochs or history.left_plateau_epoch is None:
+    if epoch < min_epochs or history.left_plateau_epoch is None or history.best_epoch is None:
         return False
     return epoch - max(history.best_epoch, history.left_plateau_epoch) >= patience
 

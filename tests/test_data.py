@@ -159,16 +159,6 @@ def test_split_for_profile_sizes_cifar_like_the_assignment(profile, sizes):
     assert not torch.equal(data.split_for_profile(50_000, profile, seed=1)[1], val_idx)
 
 
-def test_channel_stats_agrees_with_numpy():
-    images = np.random.default_rng(0).integers(0, 256, size=(37, 3, 5, 6), dtype=np.uint8)
-    mean, std = data.channel_stats(torch.from_numpy(images), chunk_size=8)  # 8 does not divide 37
-    scaled = images / 255
-    np.testing.assert_allclose(mean, scaled.mean(axis=(0, 2, 3)), rtol=1e-10)
-    np.testing.assert_allclose(std, scaled.std(axis=(0, 2, 3)), rtol=1e-10)
-    with pytest.raises(ValueError, match="expects uint8 images"):
-        data.channel_stats(torch.rand(2, 3, 4, 4))
-
-
 def make_loaders(images, profile, seed, path, **options):
     """data.make_loaders on the CPU, so that both paths yield comparable CPU tensors."""
     return data.make_loaders(images, profile, seed, path=path, device="cpu", **options)
@@ -299,7 +289,8 @@ def test_classic_and_fast_paths_agree_without_augmentation(shapes):
     assert classic.mean == fast.mean and classic.std == fast.std
     for part in ("val", "test"):  # the same images in the same order
         (x_classic, y_classic), (x_fast, y_fast) = (
-            [torch.cat(column) for column in zip(*getattr(lo, part))] for lo in (classic, fast))
+            [torch.cat(column) for column in zip(*getattr(lo, part), strict=True)]
+            for lo in (classic, fast))
         torch.testing.assert_close(x_fast, x_classic, atol=1e-6, rtol=0)
         assert torch.equal(y_fast, y_classic)
     # The training loaders hold the same images, each path in its own shuffled order.

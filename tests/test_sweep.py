@@ -153,7 +153,8 @@ def test_histories_unroll_to_epochs_and_average_over_seeds(fake, tmp_path):
 
 def test_each_run_is_seeded_so_caching_does_not_change_results(tmp_path):
     def random_result(config, seed):
-        return {"val_acc": torch.rand(()).item(), "numpy": float(np.random.rand())}
+        # The legacy global generator on purpose: seed_everything must seed it too.
+        return {"val_acc": torch.rand(()).item(), "numpy": float(np.random.rand())}  # noqa: NPY002
 
     _, runs = sweep_quietly(random_result, tmp_path / "a", grid={"x": [1, 2]},
                             return_runs=True)
@@ -187,7 +188,7 @@ def test_progress_bar_counts_runs_and_cached_ones(fake, tmp_path, monkeypatch):
         def set_postfix(self, refresh=True, **values):
             self.postfix = values
 
-    monkeypatch.setattr(sweep, "tqdm", RecordingBar)
+    monkeypatch.setattr(sweep, "progress_bar", RecordingBar)
     sweep.run_sweep(fake, {"kernel": [3], "stride": [1, 2]}, seeds=[0, 1], cache_dir=tmp_path)
     sweep.run_sweep(fake, GRID, seeds=[0, 1], cache_dir=tmp_path)
 

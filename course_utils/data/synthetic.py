@@ -67,7 +67,7 @@ def _segment(u: Array, v: Array, start: tuple[Param, Param], end: tuple[Param, P
 
 def _polygon(u: Array, v: Array, corners: Sequence[tuple[Param, Param]]) -> Array:
     """A convex polygon, its corners in either order around it."""
-    edges = list(zip(corners, [*corners[1:], corners[0]]))
+    edges = list(zip(corners, [*corners[1:], corners[0]], strict=True))
     # Twice the signed area: its sign says which side of each edge is outside.
     turn = np.sign(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in edges))
     sides = [turn * ((u - x0) * (y1 - y0) - (v - y0) * (x1 - x0)) / np.hypot(x1 - x0, y1 - y0)
@@ -296,8 +296,10 @@ _SCENE_ODDS = np.array([
 ], dtype=np.float32)
 
 _COLOUR_JITTER = 0.10  # per-channel spread around an object's or scene's base colour
-_NOISE = 0.06           # pixel noise is uniform in [-_NOISE, _NOISE] ([0, 1] units)
-_CLUTTER_BLOBS = 3      # up to this many blobs in the background
+_CAMOUFLAGE = 0.5      # an object mixes up to this much of the scene's mean colour in
+_CLUTTER = 4            # up to this many blobs and strokes behind the object
+_OCCLUSION = 0.4        # the chance of a blob or stroke in front of it
+_NOISE = 0.10           # pixel noise is uniform in [-_NOISE, _NOISE] ([0, 1] units)
 
 
 def _pick(odds: Array, labels: Array, rng: np.random.Generator) -> Array:
@@ -348,30 +350,49 @@ def _surface(labels: Array, u: Array, v: Array, rng: np.random.Generator) -> Arr
     return shading * (1 - depth * pattern)
 
 
+def _clutter(image: Array, rng: np.random.Generator, colour: Array, count: int,
+             chance: float) -> None:
+    """Paint up to ``count`` blobs and limb-like strokes onto ``image`` (in place).
+
+    Some take the object's ``colour`` ``(n, 3, 1, 1)``, so that colour does not find it.
+    """
+    n = len(image)
+    for _ in range(count):
+        ends = rng.uniform(-2, _SIZE + 2, size=(4, n, 1, 1)).astype(np.float32)
+        width = rng.uniform(0.6, 3.5, size=(2, n, 1, 1)).astype(np.float32)
+        blob = _ellipse(_XS, _YS, ends[0], ends[1], width[0] + 1, width[1] + 1)
+        # A stroke runs 40 % of the way from one random point towards another.
+        tip = (ends[0] + 0.4 * (ends[2] - ends[0]), ends[1] + 0.4 * (ends[3] - ends[1]))
+        stroke = _segment(_XS, _YS, (ends[0], ends[1]), tip, 0.5 * width[0])
+        shape = np.where(rng.random((n, 1, 1)) < 0.5, blob, stroke)
+        present = rng.random((n, 1, 1)) < chance
+        paint = np.where(rng.random((n, 1, 1, 1)) < 0.3, colour,
+                         rng.random((n, 3, 1, 1), dtype=np.float32))
+        image += (present * _fill(shape))[:, None] * (paint - image)
+
+
 def _render(labels: Array, rng: np.random.Generator) -> Array:
     """Draw one picture per label: uint8 ``(n, 3, 32, 32)``."""
     n = len(labels)
     image = _scenes(labels, rng)
+    base = _COLOURS[_pick(_COLOUR_ODDS, labels, rng)]
+    colour = base + _COLOUR_JITTER * rng.standard_normal(base.shape, dtype=np.float32)
+    # Camouflage: the object takes on some of the scene's colour.
+    blend = rng.uniform(0, _CAMOUFLAGE, size=(n, 1)).astype(np.float32)
+    colour = (colour + blend * (image.mean(axis=(2, 3)) - colour))[..., None, None]
+    _clutter(image, rng, colour, count=_CLUTTER, chance=0.6)
 
-    # Clutter: blurry blobs of random colour, behind the object.
-    for _ in range(_CLUTTER_BLOBS):
-        centre = rng.uniform(0, _SIZE, size=(2, n, 1, 1)).astype(np.float32)
-        axes = rng.uniform(1.5, 5, size=(2, n, 1, 1)).astype(np.float32)
-        present = rng.random((n, 1, 1)) < 0.5
-        blob = present * _fill(_ellipse(_XS, _YS, centre[0], centre[1], axes[0], axes[1]))
-        colour = rng.random((n, 3, 1, 1), dtype=np.float32)
-        image += blob[:, None] * (colour - image)
-
-    # The object's pose: where, how big, how stretched, how tilted, facing which way.
-    centre = rng.uniform(11, 21, size=(2, n, 1, 1)).astype(np.float32)
-    scale = rng.uniform(6.5, 12, size=(n, 1, 1)).astype(np.float32)  # pixels per unit
-    aspect = np.exp(rng.uniform(-0.2, 0.2, size=(n, 1, 1))).astype(np.float32)
+    # The object's pose: where, how big, how stretched, sheared and tilted, which way.
+    centre = rng.uniform(10, 22, size=(2, n, 1, 1)).astype(np.float32)
+    scale = rng.uniform(5, 11, size=(n, 1, 1)).astype(np.float32)  # pixels per unit
+    aspect = np.exp(rng.uniform(-0.25, 0.25, size=(n, 1, 1))).astype(np.float32)
+    shear = rng.uniform(-0.3, 0.3, size=(n, 1, 1)).astype(np.float32)
     tilt = np.deg2rad(_TILT[labels] * rng.uniform(-1, 1, size=n)).astype(np.float32)
     facing = np.where(rng.random(n) < 0.5, -1, 1).astype(np.float32)[:, None, None]
     dx, dy = _XS - centre[0], _YS - centre[1]
     cos, sin = np.cos(tilt)[:, None, None], np.sin(tilt)[:, None, None]
-    u = facing * (cos * dx + sin * dy) / (scale * aspect)
     v = (cos * dy - sin * dx) * aspect / scale
+    u = facing * ((cos * dx + sin * dy) / (scale * aspect) + shear * v)
     proportions = rng.uniform(-1, 1, size=(3, n, 1, 1)).astype(np.float32)
 
     body = np.empty((n, _SIZE, _SIZE), dtype=np.float32)
@@ -384,11 +405,10 @@ def _render(labels: Array, rng: np.random.Generator) -> Array:
             details[members] = _fill(inner * scale[members])
     details *= body  # details never stick out of the silhouette
 
-    base = _COLOURS[_pick(_COLOUR_ODDS, labels, rng)]
-    colour = base + _COLOUR_JITTER * rng.standard_normal(base.shape, dtype=np.float32)
-    colour = colour[..., None, None] * _surface(labels, u, v, rng)[:, None]
-    image += body[:, None] * (colour - image)
-    image += details[:, None] * (0.35 * colour - image)  # details are darker
+    surface = colour * _surface(labels, u, v, rng)[:, None]
+    image += body[:, None] * (surface - image)
+    image += details[:, None] * (0.35 * surface - image)  # details are darker
+    _clutter(image, rng, colour, count=1, chance=_OCCLUSION)  # in front: occluders
     # Uniform noise: three times cheaper to draw than Gaussian, and just as good here.
     image += _NOISE * (2 * rng.random(image.shape, dtype=np.float32) - 1)
     return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
