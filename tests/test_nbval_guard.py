@@ -19,7 +19,7 @@ if str(ROOT) not in sys.path:  # `tests.nbval_guard` imports as `-p tests.nbval_
     sys.path.insert(0, str(ROOT))
 
 from tests.nbval_guard import describe_exit  # noqa: E402
-SANITIZE_CFG = ROOT / "tests" / "sanitize.cfg"
+SANITIZE_CFG = ROOT / "course_utils" / "instructor" / "verify" / "sanitize.cfg"
 
 
 def write_notebook(path: Path, *sources: str) -> Path:
