@@ -56,11 +56,19 @@ TARGETS = {"throughput_ratio": 5.0, "fast_epoch_overhead": 0.10, "fit_overhead":
 
 def lenet() -> nn.Module:
     """Assignment 2's CIFAR-10 LeNet (390,410 parameters)."""
+
     def block(c_in: int, c_out: int) -> list[nn.Module]:
         return [nn.Conv2d(c_in, c_out, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2)]
 
-    return nn.Sequential(*block(3, 32), *block(32, 64), *block(64, 128), nn.Flatten(),
-                         nn.Linear(128 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, 10))
+    return nn.Sequential(
+        *block(3, 32),
+        *block(32, 64),
+        *block(64, 128),
+        nn.Flatten(),
+        nn.Linear(128 * 4 * 4, 64),
+        nn.ReLU(),
+        nn.Linear(64, 10),
+    )
 
 
 def synchronize(device: torch.device) -> None:
@@ -73,9 +81,11 @@ def synchronize(device: torch.device) -> None:
 
 def delivery_step(device: torch.device) -> Step:
     """A step that only puts the batch on the device: what a loader costs by itself."""
+
     def step(batch: Batch) -> None:
         for tensor in batch:
             tensor.to(device, non_blocking=True)
+
     return step
 
 
@@ -92,6 +102,7 @@ def training_step(device: torch.device) -> Step:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+
     return step
 
 
@@ -153,8 +164,9 @@ class FitFeed:
             yield batch
 
 
-def fit_against_loop(batches: Sequence[Batch], chunk: int, device: torch.device
-                     ) -> dict[str, float]:
+def fit_against_loop(
+    batches: Sequence[Batch], chunk: int, device: torch.device
+) -> dict[str, float]:
     """Seconds of one ``fit`` epoch and of the hand-written loop, interleaved."""
     feed = FitFeed(batches, chunk, device)
     torch.manual_seed(0)
@@ -168,54 +180,88 @@ def fit_against_loop(batches: Sequence[Batch], chunk: int, device: torch.device
     return {"fit": total - feed.loop_seconds, "loop": feed.loop_seconds}
 
 
-def one_repeat(loaders: dict[str, data.Loaders], premade: list[Batch], chunk: int,
-               device: torch.device) -> dict[str, float]:
+def one_repeat(
+    loaders: dict[str, data.Loaders], premade: list[Batch], chunk: int, device: torch.device
+) -> dict[str, float]:
     """Every comparison once: seconds per measurement."""
-    reading = take_turns({f"loader_{path}": Turns(lo.train, delivery_step(device), device)
-                          for path, lo in loaders.items()}, chunk)
-    training = take_turns({**{f"epoch_{path}": Turns(lo.train, training_step(device), device)
-                              for path, lo in loaders.items()},
-                           "compute": Turns(premade, training_step(device), device)}, chunk)
+    reading = take_turns(
+        {
+            f"loader_{path}": Turns(lo.train, delivery_step(device), device)
+            for path, lo in loaders.items()
+        },
+        chunk,
+    )
+    training = take_turns(
+        {
+            **{
+                f"epoch_{path}": Turns(lo.train, training_step(device), device)
+                for path, lo in loaders.items()
+            },
+            "compute": Turns(premade, training_step(device), device),
+        },
+        chunk,
+    )
     fitting = fit_against_loop(premade, chunk, device)
     return {**reading, **training, "fit": fitting["fit"], "fit_loop": fitting["loop"]}
 
 
-def warm_up(loaders: dict[str, data.Loaders], premade: list[Batch], chunk: int,
-            device: torch.device) -> None:
+def warm_up(
+    loaders: dict[str, data.Loaders], premade: list[Batch], chunk: int, device: torch.device
+) -> None:
     """A few steps of everything, untimed: caches, the memory allocator, and the
     choice of convolution kernels settle before the timing starts."""
+
     def few(batches: Iterable[Batch]) -> Iterator[Batch]:
         return itertools.islice(batches, 2 * chunk)
 
-    take_turns({**{path: Turns(few(lo.train), training_step(device), device)
-                   for path, lo in loaders.items()},
-                "compute": Turns(few(premade), training_step(device), device)}, chunk)
-    fit_against_loop(premade[:2 * chunk], chunk, device)
+    take_turns(
+        {
+            **{
+                path: Turns(few(lo.train), training_step(device), device)
+                for path, lo in loaders.items()
+            },
+            "compute": Turns(few(premade), training_step(device), device),
+        },
+        chunk,
+    )
+    fit_against_loop(premade[: 2 * chunk], chunk, device)
 
 
-def run_benchmark(device: torch.device, n_images: int, repeats: int, workers: int,
-                  chunk: int) -> list[dict[str, float]]:
+def run_benchmark(
+    device: torch.device, n_images: int, repeats: int, workers: int, chunk: int
+) -> list[dict[str, float]]:
     """Warm up, then time every comparison ``repeats`` times."""
     profile = replace(config.PROFILES["quick"], train_size=n_images, val_size=1_000)
     cifar = data.synthetic_cifar10(n_train=n_images + 1_000, n_test=1_000)
-    loaders = {path: data.make_loaders(cifar, profile, seed=0, path=path, augment="all",
-                                       device=device,
-                                       num_workers=workers if path == "classic" else 0)
-               for path in data.PATHS}
+    loaders = {
+        path: data.make_loaders(
+            cifar,
+            profile,
+            seed=0,
+            path=path,
+            augment="all",
+            device=device,
+            num_workers=workers if path == "classic" else 0,
+        )
+        for path in data.PATHS
+    }
     # Pre-made batches for the pure compute: the fast path's, augmented, on the device.
     premade = [(x.clone(), y.clone()) for x, y in loaders["fast"].train]
     warm_up(loaders, premade, chunk, device)
     results = []
     for repeat in range(repeats):
         results.append(one_repeat(loaders, premade, chunk, device))
-        print(f"  repeat {repeat + 1}/{repeats}: "
-              + ", ".join(f"{name} {value:.2f} s" for name, value in results[-1].items()),
-              flush=True)
+        print(
+            f"  repeat {repeat + 1}/{repeats}: "
+            + ", ".join(f"{name} {value:.2f} s" for name, value in results[-1].items()),
+            flush=True,
+        )
     return results
 
 
 def summarise(results: list[dict[str, float]], n_images: int) -> dict[str, float]:
     """Medians over the repeats: of each time, and of each repeat's own ratios."""
+
     def median(value: Callable[[dict[str, float]], float]) -> float:
         return statistics.median(value(r) for r in results)
 
@@ -234,40 +280,64 @@ def summarise(results: list[dict[str, float]], n_images: int) -> dict[str, float
         "fit_overhead": median(lambda r: r["fit"] / r["fit_loop"] - 1),
         # How far the same measurement wandered between repeats: the machine's noise.
         "compute_spread": max(r["compute"] for r in results) / min(r["compute"] for r in results)
-                          - 1,
+        - 1,
     }
 
 
 def table(s: dict[str, float]) -> str:
     """The results as a Markdown table."""
     rows = [
-        ("loader throughput, augment=all (images/s)", f"{s['throughput_classic']:,.0f}",
-         f"{s['throughput_fast']:,.0f}", f"fast {s['throughput_ratio']:.1f}x"),
-        ("LeNet epoch through the loader (s)", f"{s['epoch_classic']:.2f}",
-         f"{s['epoch_fast']:.2f}", f"fast {s['epoch_ratio']:.2f}x"),
+        (
+            "loader throughput, augment=all (images/s)",
+            f"{s['throughput_classic']:,.0f}",
+            f"{s['throughput_fast']:,.0f}",
+            f"fast {s['throughput_ratio']:.1f}x",
+        ),
+        (
+            "LeNet epoch through the loader (s)",
+            f"{s['epoch_classic']:.2f}",
+            f"{s['epoch_fast']:.2f}",
+            f"fast {s['epoch_ratio']:.2f}x",
+        ),
         ("pure compute, pre-made batches (s)", f"{s['compute']:.2f}", f"{s['compute']:.2f}", ""),
-        ("epoch over pure compute", f"{s['classic_epoch_overhead']:+.1%}",
-         f"{s['fast_epoch_overhead']:+.1%}", ""),
+        (
+            "epoch over pure compute",
+            f"{s['classic_epoch_overhead']:+.1%}",
+            f"{s['fast_epoch_overhead']:+.1%}",
+            "",
+        ),
     ]
-    lines = ["| metric | classic | fast | ratio |", "| --- | ---: | ---: | ---: |",
-             *(f"| {' | '.join(row)} |" for row in rows), "",
-             "| pre-made batches, one epoch | hand-written loop | `train.fit` | overhead |",
-             "| --- | ---: | ---: | ---: |",
-             f"| seconds | {s['fit_loop']:.2f} | {s['fit']:.2f} | {s['fit_overhead']:+.1%} |", "",
-             f"The pure compute varied by {s['compute_spread']:.0%} between repeats."]
+    lines = [
+        "| metric | classic | fast | ratio |",
+        "| --- | ---: | ---: | ---: |",
+        *(f"| {' | '.join(row)} |" for row in rows),
+        "",
+        "| pre-made batches, one epoch | hand-written loop | `train.fit` | overhead |",
+        "| --- | ---: | ---: | ---: |",
+        f"| seconds | {s['fit_loop']:.2f} | {s['fit']:.2f} | {s['fit_overhead']:+.1%} |",
+        "",
+        f"The pure compute varied by {s['compute_spread']:.0%} between repeats.",
+    ]
     return "\n".join(lines)
 
 
 def verdicts(s: dict[str, float]) -> list[str]:
     """One line per target: met or missed."""
     checks = [
-        (s["throughput_ratio"] >= TARGETS["throughput_ratio"],
-         f"fast loader >= {TARGETS['throughput_ratio']:g}x classic: {s['throughput_ratio']:.1f}x"),
-        (s["fast_epoch_overhead"] <= TARGETS["fast_epoch_overhead"],
-         f"fast epoch within {TARGETS['fast_epoch_overhead']:.0%} of pure compute: "
-         f"{s['fast_epoch_overhead']:+.1%}"),
-        (s["fit_overhead"] < TARGETS["fit_overhead"],
-         f"fit() overhead < {TARGETS['fit_overhead']:.0%}: {s['fit_overhead']:+.1%}"),
+        (
+            s["throughput_ratio"] >= TARGETS["throughput_ratio"],
+            f"fast loader >= {TARGETS['throughput_ratio']:g}x classic: "
+            f"{s['throughput_ratio']:.1f}x",
+        ),
+        (
+            s["fast_epoch_overhead"] <= TARGETS["fast_epoch_overhead"],
+            f"fast epoch within {TARGETS['fast_epoch_overhead']:.0%} of pure compute: "
+            f"{s['fast_epoch_overhead']:+.1%}",
+        ),
+        (
+            s["fit_overhead"] < TARGETS["fit_overhead"],
+            f"fit() overhead < {TARGETS['fit_overhead']:.0%}: {s['fit_overhead']:+.1%}",
+        ),
     ]
     return [f"{'MET   ' if ok else 'MISSED'} {text}" for ok, text in checks]
 
@@ -279,16 +349,22 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per comparison")
     parser.add_argument("--chunk", type=int, default=10, help="steps per turn")
     parser.add_argument("--workers", type=int, default=0, help="classic DataLoader workers")
-    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
-                        help="torch CPU threads (default: the cores this process may use)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="torch CPU threads (default: the cores this process may use)",
+    )
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="where to write the results")
     args = parser.parse_args(argv)
 
     device = torch.device(args.device) if args.device else config.pick_device()
     torch.set_num_threads(args.threads)
-    setting = (f"device={device.type} threads={torch.get_num_threads()} images={args.images} "
-               f"batch=64 repeats={args.repeats} chunk={args.chunk} workers={args.workers} "
-               f"torch={torch.__version__} python={platform.python_version()}")
+    setting = (
+        f"device={device.type} threads={torch.get_num_threads()} images={args.images} "
+        f"batch=64 repeats={args.repeats} chunk={args.chunk} workers={args.workers} "
+        f"torch={torch.__version__} python={platform.python_version()}"
+    )
     if device.type == "cuda":
         setting += f" gpu={torch.cuda.get_device_name(device)}"
     print(f"data pipeline benchmark: {setting}", flush=True)

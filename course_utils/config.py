@@ -56,14 +56,41 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     # CI: seconds per notebook, always on embedded data.
-    "smoke": Profile("smoke", epochs=1, train_size=512, val_size=128, test_size=256,
-                     batch_size=64, image_size=32, seeds=(0,), patience=1),
+    "smoke": Profile(
+        "smoke",
+        epochs=1,
+        train_size=512,
+        val_size=128,
+        test_size=256,
+        batch_size=64,
+        image_size=32,
+        seeds=(0,),
+        patience=1,
+    ),
     # Laptop CPU: minutes per notebook.
-    "quick": Profile("quick", epochs=5, train_size=8_000, val_size=1_000, test_size=2_000,
-                     batch_size=64, image_size=32, seeds=(0, 1), patience=2),
+    "quick": Profile(
+        "quick",
+        epochs=5,
+        train_size=8_000,
+        val_size=1_000,
+        test_size=2_000,
+        batch_size=64,
+        image_size=32,
+        seeds=(0, 1),
+        patience=2,
+    ),
     # The assignments' real sizes; meant for a GPU.
-    "full": Profile("full", epochs=10, train_size=None, val_size=None, test_size=None,
-                    batch_size=64, image_size=224, seeds=(0, 1, 2), patience=4),
+    "full": Profile(
+        "full",
+        epochs=10,
+        train_size=None,
+        val_size=None,
+        test_size=None,
+        batch_size=64,
+        image_size=224,
+        seeds=(0, 1, 2),
+        patience=4,
+    ),
 }
 
 # Hosts torchvision downloads each dataset from; used only to decide whether a
@@ -178,8 +205,9 @@ class DataSource:
         return f"{self.kind} ({self.reason})" if self.reason else self.kind
 
 
-def resolve_data_source(dataset: str | None, profile: Profile, mode: str | None = None,
-                        root: Path | None = None) -> DataSource:
+def resolve_data_source(
+    dataset: str | None, profile: Profile, mode: str | None = None, root: Path | None = None
+) -> DataSource:
     """Decide between the real dataset and its embedded substitute.
 
     The smoke profile always uses embedded data. ``real`` mode never falls back;
@@ -214,7 +242,8 @@ def seed_worker(worker_id: int) -> None:
     reproducible too.
     """
     worker_seed = torch.initial_seed() % 2**32
-    np.random.seed(worker_seed)
+    # The legacy global generator on purpose: it is what np.random.* in user code draws from.
+    np.random.seed(worker_seed)  # noqa: NPY002
     random.seed(worker_seed)
 
 
@@ -229,7 +258,7 @@ def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
     True
     """
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 (the global generator user code draws from)
     torch.manual_seed(seed)
     if deterministic:
         # Needed by cuBLAS for deterministic matrix products; harmless on CPU.
@@ -271,7 +300,7 @@ class Run:
         )
         return record if self.weights is None else f"{record} | weights={self.weights}"
 
-    def with_data(self, data: DataSource) -> "Run":
+    def with_data(self, data: DataSource) -> Run:
         """Return a copy with another data source (used when real data fails to load)."""
         return replace(self, data=data)
 
@@ -285,7 +314,7 @@ class Run:
             raise ValueError(f"count is a number of seeds and must be at least 1, got {count}.")
         return tuple(range(self.seed, self.seed + count))
 
-    def settings(self, **per_profile: Mapping[str, Any]) -> "Settings":
+    def settings(self, **per_profile: Mapping[str, Any]) -> Settings:
         """Pick this run's notebook settings from one mapping per profile, by name.
 
         Every profile (``smoke``, ``quick``, ``full``) must be given, with the same
@@ -317,15 +346,19 @@ class Settings:
         missing = [name for name in PROFILES if name not in per_profile]
         unknown = sorted(set(per_profile) - set(PROFILES))
         if missing:
-            raise ValueError(f"settings for the profiles {', '.join(missing)} are missing; "
-                             "give smoke=, quick= and full=.")
+            raise ValueError(
+                f"settings for the profiles {', '.join(missing)} are missing; "
+                "give smoke=, quick= and full=."
+            )
         if unknown:
             raise ValueError(f"unknown profiles {unknown}; the profiles are {list(PROFILES)}.")
         names = list(per_profile[profile])
         for name, values in per_profile.items():
             if list(values) != names:
-                raise ValueError(f"the {name} settings have {list(values)}, but the {profile} "
-                                 f"settings have {names}: give every profile the same names.")
+                raise ValueError(
+                    f"the {name} settings have {list(values)}, but the {profile} "
+                    f"settings have {names}: give every profile the same names."
+                )
         self._profile = profile
         self._per_profile = {name: dict(per_profile[name]) for name in PROFILES}
         self._values = self._per_profile[profile]
@@ -352,23 +385,37 @@ class Settings:
         setting  smoke  quick*  full
         epochs   1      5       10
         """
+
         def show(value: Any) -> str:
             if value is None:
                 return "all"
             if isinstance(value, (tuple, list)):
                 return ", ".join(map(show, value))
-            return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+            return (
+                f"{value:,}"
+                if isinstance(value, int) and not isinstance(value, bool)
+                else str(value)
+            )
 
         header = ["setting", *(f"{p}*" if p == self._profile else p for p in PROFILES)]
-        rows = [[name, *(show(self._per_profile[p][name]) for p in PROFILES)]
-                for name in self._values]
+        rows = [
+            [name, *(show(self._per_profile[p][name]) for p in PROFILES)] for name in self._values
+        ]
         widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-        return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
-                         for row in [header, *rows])
+        return "\n".join(
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            for row in [header, *rows]
+        )
 
 
-def start_run(dataset: str | None = None, seed: int = 0, profile: str | None = None,
-              data: str | None = None, quiet: bool = False, weights: str | None = None) -> Run:
+def start_run(
+    dataset: str | None = None,
+    seed: int = 0,
+    profile: str | None = None,
+    data: str | None = None,
+    quiet: bool = False,
+    weights: str | None = None,
+) -> Run:
     """Resolve profile, device and data source, seed everything, print the run record.
 
     ``profile`` and ``data`` default to ``$COURSE_PROFILE`` and ``$COURSE_DATA``.
@@ -383,11 +430,20 @@ def start_run(dataset: str | None = None, seed: int = 0, profile: str | None = N
     chosen = resolve_profile(profile, device)
     source = resolve_data_source(dataset, chosen, data)
     generator = seed_everything(seed)
-    run = Run(profile=chosen, data=source, device=device, seed=seed, data_mode=data_mode(data),
-              generator=generator, weights=weights)
+    run = Run(
+        profile=chosen,
+        data=source,
+        device=device,
+        seed=seed,
+        data_mode=data_mode(data),
+        generator=generator,
+        weights=weights,
+    )
     if not quiet:
         print(run.record)
         if source.reason.startswith("OFFLINE"):
-            print(f"NOTICE: using the embedded substitute for {dataset}; "
-                  f"put the real files in {data_dir()} or go online for the real dataset.")
+            print(
+                f"NOTICE: using the embedded substitute for {dataset}; "
+                f"put the real files in {data_dir()} or go online for the real dataset."
+            )
     return run

@@ -39,8 +39,10 @@ def filter_images(weight: torch.Tensor) -> np.ndarray:
     """
     weight = weight.detach().cpu().float()
     if weight.dim() != 4 or weight.shape[1] not in (1, 3):
-        raise ValueError(f"First-layer filters are (N, 3, kH, kW) for RGB or (N, 1, kH, kW) "
-                         f"for greyscale input; got shape {tuple(weight.shape)}.")
+        raise ValueError(
+            f"First-layer filters are (N, 3, kH, kW) for RGB or (N, 1, kH, kW) "
+            f"for greyscale input; got shape {tuple(weight.shape)}."
+        )
     low = weight.amin(dim=(1, 2, 3), keepdim=True)
     span = weight.amax(dim=(1, 2, 3), keepdim=True) - low
     scaled = torch.where(span > 0, (weight - low) / span.clamp_min(1e-12), 0.5)
@@ -63,8 +65,12 @@ def _image_panel(ax: plt.Axes, pixels: np.ndarray, title: str, **imshow: Any) ->
     return drawn
 
 
-def plot_filters(weight: torch.Tensor, channels: Sequence[int] | None = None,
-                 columns: int = 8, panel_size: float = 1.0) -> Figure:
+def plot_filters(
+    weight: torch.Tensor,
+    channels: Sequence[int] | None = None,
+    columns: int = 8,
+    panel_size: float = 1.0,
+) -> Figure:
     """Draw first-layer filters as RGB images, each scaled on its own (:func:`filter_images`).
 
     >>> fig = plot_filters(torch.randn(16, 3, 7, 7), columns=8)
@@ -76,21 +82,30 @@ def plot_filters(weight: torch.Tensor, channels: Sequence[int] | None = None,
     chosen = _channels(len(images), channels)
     columns = min(columns, len(chosen))
     rows = math.ceil(len(chosen) / columns)
-    fig, axes = plt.subplots(rows, columns, squeeze=False, layout="constrained",
-                             figsize=(panel_size * columns, panel_size * rows + 0.6))
-    for ax in axes.flat[len(chosen):]:
+    fig, axes = plt.subplots(
+        rows,
+        columns,
+        squeeze=False,
+        layout="constrained",
+        figsize=(panel_size * columns, panel_size * rows + 0.6),
+    )
+    for ax in axes.flat[len(chosen) :]:
         ax.set_axis_off()
-    for ax, channel in zip(axes.flat, chosen):
+    for ax, channel in zip(axes.flat, chosen, strict=False):
         _image_panel(ax, images[channel], f"filter {channel}")
     height, width = images.shape[1:3]
-    fig.suptitle(f"First-layer filters ({height}×{width} px, RGB, each scaled to its own "
-                 f"min-max)")
+    fig.suptitle(f"First-layer filters ({height}×{width} px, RGB, each scaled to its own min-max)")
     return fig
 
 
-def plot_filter_responses(weight: torch.Tensor, activations: torch.Tensor,
-                          channels: Sequence[int] | None = None, columns: int = 4,
-                          panel_size: float = 1.7, cmap: str = SEQUENTIAL_CMAP) -> Figure:
+def plot_filter_responses(
+    weight: torch.Tensor,
+    activations: torch.Tensor,
+    channels: Sequence[int] | None = None,
+    columns: int = 4,
+    panel_size: float = 1.7,
+    cmap: str = SEQUENTIAL_CMAP,
+) -> Figure:
     """Draw each chosen first-layer filter next to its activation map for one image.
 
     ``weight`` is the layer's ``(N, C, kH, kW)`` weight and ``activations`` its output
@@ -109,15 +124,22 @@ def plot_filter_responses(weight: torch.Tensor, activations: torch.Tensor,
     if maps.dim() == 4 and len(maps) == 1:
         maps = maps[0]
     if maps.dim() != 3 or len(maps) != len(images):
-        raise ValueError(f"activations must be the layer's output for one image, "
-                         f"({len(images)}, H, W) for {len(images)} filters; got shape "
-                         f"{tuple(activations.shape)}.")
+        raise ValueError(
+            f"activations must be the layer's output for one image, "
+            f"({len(images)}, H, W) for {len(images)} filters; got shape "
+            f"{tuple(activations.shape)}."
+        )
     chosen = _channels(len(images), channels)
     columns = min(columns, len(chosen))
     rows = math.ceil(len(chosen) / columns)
-    fig, axes = plt.subplots(rows, 2 * columns, squeeze=False, layout="constrained",
-                             figsize=(2 * panel_size * columns + 1, panel_size * rows + 0.6),
-                             width_ratios=[0.6, 1] * columns)
+    fig, axes = plt.subplots(
+        rows,
+        2 * columns,
+        squeeze=False,
+        layout="constrained",
+        figsize=(2 * panel_size * columns + 1, panel_size * rows + 0.6),
+        width_ratios=[0.6, 1] * columns,
+    )
     for ax in axes.flat:
         ax.set_axis_off()
     shown = maps[chosen]
@@ -128,8 +150,9 @@ def plot_filter_responses(weight: torch.Tensor, activations: torch.Tensor,
         filter_ax.set_axis_on()
         map_ax.set_axis_on()
         _image_panel(filter_ax, images[channel], f"filter {channel}")
-        drawn = _image_panel(map_ax, maps[channel].numpy(), f"response {channel}", cmap=cmap,
-                             **limits)
+        drawn = _image_panel(
+            map_ax, maps[channel].numpy(), f"response {channel}", cmap=cmap, **limits
+        )
     fig.colorbar(drawn, ax=axes, label="activation (shared scale)", shrink=0.8)
     height, width = maps.shape[1:]
     fig.suptitle(f"Each filter next to its response to the photo ({height}×{width} px maps)")

@@ -38,7 +38,7 @@ def finding(run: Run, claim: str, holds: bool, evidence: str) -> bool:
     >>> finding(quick, "Adam wins", holds=False, evidence="SGD 70.1 %, Adam 65.2 %")
     Traceback (most recent call last):
     ...
-    AssertionError: the notebook claims that Adam wins, but this run says otherwise: SGD 70.1 %, Adam 65.2 %. Reword the claim or fix the experiment.
+    AssertionError: the notebook claims that Adam wins, but this run says otherwise: ...
     >>> smoke = config.start_run(profile="smoke", quiet=True)
     >>> finding(smoke, "Adam wins", holds=False, evidence="SGD 70.1 %, Adam 65.2 %")
     FINDING (not checked in the smoke profile): Adam wins. Evidence: SGD 70.1 %, Adam 65.2 %.
@@ -46,11 +46,15 @@ def finding(run: Run, claim: str, holds: bool, evidence: str) -> bool:
     """
     holds = bool(holds)
     if run.profile.name in UNCHECKED_PROFILES:
-        print(f"FINDING (not checked in the {run.profile.name} profile): {claim}. "
-              f"Evidence: {evidence}.")
+        print(
+            f"FINDING (not checked in the {run.profile.name} profile): {claim}. "
+            f"Evidence: {evidence}."
+        )
         return holds
     if not holds:
-        raise AssertionError(f"the notebook claims that {claim}, but this run says otherwise: "
-                             f"{evidence}. Reword the claim or fix the experiment.")
+        raise AssertionError(
+            f"the notebook claims that {claim}, but this run says otherwise: "
+            f"{evidence}. Reword the claim or fix the experiment."
+        )
     print(f"FINDING (holds): {claim}. Evidence: {evidence}.")
     return holds

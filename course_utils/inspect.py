@@ -50,9 +50,11 @@ def _expected_input(module: nn.Module, shape: tuple | str) -> str:
     if isinstance(module, nn.Linear):
         return f"expects {module.in_features} input features, got {shape[-1]}"
     if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d)):
-        return f"expects {module.in_channels} input channels, got {shape[1] if len(shape) > 1 else '?'}"
+        got = shape[1] if len(shape) > 1 else "?"
+        return f"expects {module.in_channels} input channels, got {got}"
     if isinstance(module, nn.modules.batchnorm._BatchNorm):
-        return f"expects {module.num_features} channels, got {shape[1] if len(shape) > 1 else '?'}"
+        got = shape[1] if len(shape) > 1 else "?"
+        return f"expects {module.num_features} channels, got {got}"
     return "could not process its input"
 
 
@@ -77,8 +79,12 @@ def eval_mode(model: nn.Module) -> Iterator[None]:
             module.training = training
 
 
-def layer_table(model: nn.Module, input_size: Sequence[int], device: torch.device | str = "cpu",
-                dtype: torch.dtype = torch.float32) -> pd.DataFrame:
+def layer_table(
+    model: nn.Module,
+    input_size: Sequence[int],
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> pd.DataFrame:
     """Trace one forward pass and tabulate each layer's output shape and parameters.
 
     ``input_size`` is the shape of one batch, e.g. ``(1, 3, 32, 32)``. Layers are the
@@ -103,13 +109,15 @@ def layer_table(model: nn.Module, input_size: Sequence[int], device: torch.devic
         name, _, _ = trace.running.pop()
         trace.last_done = (name, _shape(output))
         if _is_leaf(module):
-            trace.rows.append({
-                "layer": name,
-                "type": type(module).__name__,
-                "output shape": str(_shape(output)),
-                "params": sum(p.numel() for p in module.parameters()),
-                "trainable": sum(p.numel() for p in module.parameters() if p.requires_grad),
-            })
+            trace.rows.append(
+                {
+                    "layer": name,
+                    "type": type(module).__name__,
+                    "output shape": str(_shape(output)),
+                    "params": sum(p.numel() for p in module.parameters()),
+                    "trainable": sum(p.numel() for p in module.parameters() if p.requires_grad),
+                }
+            )
 
     handles = []
     for module in names:
@@ -125,7 +133,9 @@ def layer_table(model: nn.Module, input_size: Sequence[int], device: torch.devic
         for handle in handles:
             handle.remove()
 
-    table = pd.DataFrame(trace.rows, columns=["layer", "type", "output shape", "params", "trainable"])
+    table = pd.DataFrame(
+        trace.rows, columns=["layer", "type", "output shape", "params", "trainable"]
+    )
     table.attrs["total_params"] = sum(p.numel() for p in model.parameters())
     return table
 
@@ -134,12 +144,16 @@ def _describe_failure(trace: _Trace, model: nn.Module, error: RuntimeError) -> s
     first_line = str(error).splitlines()[0]
     if trace.running:
         name, module, shape = trace.running[-1]
-        return (f"layer {name!r} ({type(module).__name__}) {_expected_input(module, shape)} "
-                f"(input shape {shape}). PyTorch said: {first_line}")
+        return (
+            f"layer {name!r} ({type(module).__name__}) {_expected_input(module, shape)} "
+            f"(input shape {shape}). PyTorch said: {first_line}"
+        )
     if trace.last_done:
         name, shape = trace.last_done
-        return (f"shape error in {type(model).__name__}.forward after layer {name!r} "
-                f"(its output shape is {shape}). PyTorch said: {first_line}")
+        return (
+            f"shape error in {type(model).__name__}.forward after layer {name!r} "
+            f"(its output shape is {shape}). PyTorch said: {first_line}"
+        )
     return f"shape error before the first layer of {type(model).__name__}: {first_line}"
 
 
@@ -164,8 +178,11 @@ def conv_layer_names(model: nn.Module) -> list[str]:
     >>> conv_layer_names(net)
     ['0', '2']
     """
-    return [name for name, module in model.named_modules()
-            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d))]
+    return [
+        name
+        for name, module in model.named_modules()
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d))
+    ]
 
 
 def find_layers(model: nn.Module, layer_names: Sequence[str]) -> dict[str, nn.Module]:
@@ -174,13 +191,16 @@ def find_layers(model: nn.Module, layer_names: Sequence[str]) -> dict[str, nn.Mo
     unknown = [name for name in layer_names if name not in modules]
     if unknown:
         available = ", ".join(repr(name) for name in modules if name)
-        raise KeyError(f"{type(model).__name__} has no layer named "
-                       f"{', '.join(map(repr, unknown))}; its layers are: {available}")
+        raise KeyError(
+            f"{type(model).__name__} has no layer named "
+            f"{', '.join(map(repr, unknown))}; its layers are: {available}"
+        )
     return {name: modules[name] for name in layer_names}
 
 
-def capture_activations(model: nn.Module, layer_names: str | Sequence[str],
-                        inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+def capture_activations(
+    model: nn.Module, layer_names: str | Sequence[str], inputs: torch.Tensor
+) -> dict[str, torch.Tensor]:
     """Run ``inputs`` through ``model`` and return what each named layer output.
 
     The result maps each name in ``layer_names`` (as in ``model.named_modules()``, for
@@ -201,13 +221,18 @@ def capture_activations(model: nn.Module, layer_names: str | Sequence[str],
     def recorder(name: str) -> Callable[[nn.Module, tuple, object], None]:
         def record(module: nn.Module, args: tuple, output: object) -> None:
             if not isinstance(output, torch.Tensor):
-                raise TypeError(f"layer {name!r} ({type(module).__name__}) returned "
-                                f"{type(output).__name__}, not a tensor; pick another layer.")
+                raise TypeError(
+                    f"layer {name!r} ({type(module).__name__}) returned "
+                    f"{type(output).__name__}, not a tensor; pick another layer."
+                )
             captured[name] = output.detach().cpu()
+
         return record
 
-    handles = [module.register_forward_hook(recorder(name))
-               for name, module in find_layers(model, names).items()]
+    handles = [
+        module.register_forward_hook(recorder(name))
+        for name, module in find_layers(model, names).items()
+    ]
     device = next(model.parameters(), torch.empty(0)).device
     try:
         with eval_mode(model):
@@ -218,6 +243,8 @@ def capture_activations(model: nn.Module, layer_names: str | Sequence[str],
             handle.remove()
     silent = [name for name in names if name not in captured]
     if silent:
-        raise RuntimeError(f"layers {silent} did not run in {type(model).__name__}.forward, "
-                           "so there is nothing to capture.")
+        raise RuntimeError(
+            f"layers {silent} did not run in {type(model).__name__}.forward, "
+            "so there is nothing to capture."
+        )
     return {name: captured[name] for name in names}

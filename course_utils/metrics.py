@@ -1,4 +1,4 @@
-"""Scores computed from predictions: accuracy, the confusion matrix, mask F1 and IoU, seed aggregates.
+"""Scores from predictions: accuracy, the confusion matrix, mask F1 and IoU, seed aggregates.
 
 Everything takes plain labels, so it works the same on a NumPy array, a list or a
 tensor, and on the output of :func:`course_utils.train.predict`::
@@ -36,8 +36,10 @@ def _paired(labels: Labels, predictions: Labels) -> tuple[np.ndarray, np.ndarray
     labels = _as_label_array(labels, "labels")
     predictions = _as_label_array(predictions, "predictions")
     if labels.shape != predictions.shape:
-        raise ValueError(f"labels and predictions differ in length: {labels.size} labels, "
-                         f"{predictions.size} predictions.")
+        raise ValueError(
+            f"labels and predictions differ in length: {labels.size} labels, "
+            f"{predictions.size} predictions."
+        )
     if labels.size == 0:
         raise ValueError("No labels: a score of an empty set is undefined.")
     return labels, predictions
@@ -71,16 +73,22 @@ def confusion_matrix(labels: Labels, predictions: Labels, num_classes: int) -> n
     labels, predictions = _paired(labels, predictions)
     for name, values in (("labels", labels), ("predictions", predictions)):
         if values.min() < 0 or values.max() >= num_classes:
-            raise ValueError(f"{name} must be class indices 0 to {num_classes - 1}; "
-                             f"found values from {values.min()} to {values.max()}.")
+            raise ValueError(
+                f"{name} must be class indices 0 to {num_classes - 1}; "
+                f"found values from {values.min()} to {values.max()}."
+            )
     # Each (true, predicted) pair is one cell of a flattened matrix; count the cells.
     cells = labels.astype(np.int64) * num_classes + predictions.astype(np.int64)
     return np.bincount(cells, minlength=num_classes**2).reshape(num_classes, num_classes)
 
 
-def aggregate_over_seeds(runs: pd.DataFrame, by: Sequence[str], spread: Sequence[str] = (),
-                         stats: Sequence[str] = ("std",),
-                         seed_column: str = "seed") -> pd.DataFrame:
+def aggregate_over_seeds(
+    runs: pd.DataFrame,
+    by: Sequence[str],
+    spread: Sequence[str] = (),
+    stats: Sequence[str] = ("std",),
+    seed_column: str = "seed",
+) -> pd.DataFrame:
     """Average runs that differ only in their seed: one row per group of ``by``.
 
     Every numeric column (other than ``by`` and ``seed_column``) becomes its mean over
@@ -102,12 +110,16 @@ def aggregate_over_seeds(runs: pd.DataFrame, by: Sequence[str], spread: Sequence
     1  0.01     0.70          NaN        1
     """
     by = list(by)
-    numeric = [column for column in runs.select_dtypes("number").columns
-               if column not in by and column != seed_column]
+    numeric = [
+        column
+        for column in runs.select_dtypes("number").columns
+        if column not in by and column != seed_column
+    ]
     unknown = [column for column in spread if column not in numeric]
     if unknown:
-        raise ValueError(f"spread names {unknown}, which are not numeric result columns; "
-                         f"those are {numeric}.")
+        raise ValueError(
+            f"spread names {unknown}, which are not numeric result columns; those are {numeric}."
+        )
     # dropna=False: a configuration value of None is a group of its own, not dropped.
     groups = runs.groupby(by, sort=False, dropna=False)
     columns = {}
@@ -120,8 +132,13 @@ def aggregate_over_seeds(runs: pd.DataFrame, by: Sequence[str], spread: Sequence
     return pd.DataFrame(columns).reset_index()
 
 
-def aggregate_curves(curves: pd.DataFrame, by: Sequence[str], columns: Sequence[str],
-                     epoch_column: str = "epoch", seed_column: str = "seed") -> pd.DataFrame:
+def aggregate_curves(
+    curves: pd.DataFrame,
+    by: Sequence[str],
+    columns: Sequence[str],
+    epoch_column: str = "epoch",
+    seed_column: str = "seed",
+) -> pd.DataFrame:
     """Per-epoch curves averaged over seeds: mean, std, min and max of each of ``columns``.
 
     ``curves`` has one row per run and epoch, such as
@@ -142,13 +159,21 @@ def aggregate_curves(curves: pd.DataFrame, by: Sequence[str], columns: Sequence[
     1      2     0.70          0.7        1
     """
     by = list(by)
-    table = aggregate_over_seeds(curves[[*by, epoch_column, seed_column, *columns]],
-                                 [*by, epoch_column], spread=columns,
-                                 stats=("std", "min", "max"), seed_column=seed_column)
+    table = aggregate_over_seeds(
+        curves[[*by, epoch_column, seed_column, *columns]],
+        [*by, epoch_column],
+        spread=columns,
+        stats=("std", "min", "max"),
+        seed_column=seed_column,
+    )
     # Configurations stay in order of first appearance; epochs ascend within each.
     rank = table.groupby(by, sort=False, dropna=False).ngroup()
-    return (table.assign(_rank=rank).sort_values(["_rank", epoch_column], kind="stable")
-            .drop(columns="_rank").reset_index(drop=True))
+    return (
+        table.assign(_rank=rank)
+        .sort_values(["_rank", epoch_column], kind="stable")
+        .drop(columns="_rank")
+        .reset_index(drop=True)
+    )
 
 
 # ------------------------------------------------------- binary segmentation masks
@@ -168,9 +193,11 @@ def as_binary_mask(values: Labels, name: str) -> np.ndarray:
     array = np.asarray(values)
     if array.dtype != bool:
         if array.size and not np.isin(array, (0, 1)).all():
-            raise ValueError(f"{name} must be a binary mask of 0s and 1s; found values from "
-                             f"{array.min():g} to {array.max():g}. Logits or probabilities? "
-                             "Threshold them first: logits > 0 or probabilities > 0.5.")
+            raise ValueError(
+                f"{name} must be a binary mask of 0s and 1s; found values from "
+                f"{array.min():g} to {array.max():g}. Logits or probabilities? "
+                "Threshold them first: logits > 0 or probabilities > 0.5."
+            )
         array = array.astype(bool)
     return array.reshape(-1)
 
@@ -183,10 +210,14 @@ def confusion_counts(predictions: Labels, masks: Labels) -> tuple[int, int, int]
     """
     predicted, true = as_binary_mask(predictions, "predictions"), as_binary_mask(masks, "masks")
     if predicted.shape != true.shape:
-        raise ValueError(f"predictions and masks differ in size: {predicted.size} and "
-                         f"{true.size} pixels.")
-    return (int(np.sum(predicted & true)), int(np.sum(predicted & ~true)),
-            int(np.sum(~predicted & true)))
+        raise ValueError(
+            f"predictions and masks differ in size: {predicted.size} and {true.size} pixels."
+        )
+    return (
+        int(np.sum(predicted & true)),
+        int(np.sum(predicted & ~true)),
+        int(np.sum(~predicted & true)),
+    )
 
 
 def f1_score(predictions: Labels, masks: Labels, zero_division: float = 1.0) -> float:

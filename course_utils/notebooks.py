@@ -55,9 +55,14 @@ def short_error(name: str, message: str | None) -> str:
     return f"{name}: {lines[0].strip()}" if lines else name
 
 
-def execute_notebook(nb: NotebookNode, folder: Path, timeout: int, env: dict[str, str],
-                     on_cell: Callable[[int, int], None] | None = None,
-                     allow_errors: bool = False) -> str | None:
+def execute_notebook(
+    nb: NotebookNode,
+    folder: Path,
+    timeout: int,
+    env: dict[str, str],
+    on_cell: Callable[[int, int], None] | None = None,
+    allow_errors: bool = False,
+) -> str | None:
     """Execute ``nb`` in place with a fresh kernel whose working directory is ``folder``.
 
     Returns ``None`` on success, or the error's short description; ``nb`` then holds
@@ -66,6 +71,7 @@ def execute_notebook(nb: NotebookNode, folder: Path, timeout: int, env: dict[str
     recorded in its outputs and the next cell runs; a timeout or a dead kernel still
     stops the run.
 
+    >>> import nbformat
     >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 / 0")])
     >>> execute_notebook(nb, Path("."), timeout=60, env=kernel_env({}))  # doctest: +SKIP
     'ZeroDivisionError: division by zero'

@@ -17,9 +17,9 @@ from skimage import data as skimage_data
 
 # Colour photos bundled with scikit-image (no download needed).
 BUILT_IN: dict[str, Callable[[], np.ndarray]] = {
-    "chelsea": skimage_data.chelsea,      # a tabby cat, 300x451
+    "chelsea": skimage_data.chelsea,  # a tabby cat, 300x451
     "astronaut": skimage_data.astronaut,  # Eileen Collins, 512x512
-    "coffee": skimage_data.coffee,        # a cup of coffee, 400x600
+    "coffee": skimage_data.coffee,  # a cup of coffee, 400x600
 }
 DEFAULT_PHOTO = "chelsea"
 
@@ -40,12 +40,15 @@ def load_photo(source: str | Path | None = None) -> torch.Tensor:
     else:
         path = Path(source).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(f"No image file at {path}: name an image file (JPEG, "
-                                    f"PNG, ...) or a built-in photo: {', '.join(BUILT_IN)}.")
+            raise FileNotFoundError(
+                f"No image file at {path}: name an image file (JPEG, "
+                f"PNG, ...) or a built-in photo: {', '.join(BUILT_IN)}."
+            )
         try:
             with Image.open(path) as image:
                 pixels = np.array(image.convert("RGB"))  # a writable copy
         except UnidentifiedImageError as error:
-            raise ValueError(f"{path} is not an image file Pillow can read; "
-                             f"try a JPEG or PNG.") from error
+            raise ValueError(
+                f"{path} is not an image file Pillow can read; try a JPEG or PNG."
+            ) from error
     return torch.from_numpy(pixels).permute(2, 0, 1).contiguous()

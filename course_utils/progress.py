@@ -52,13 +52,17 @@ def static_bundle(bar: tqdm) -> dict[str, str]:
     if bar.total and _BAR in marked:
         left, right = re.split(r"\|?<bar/>\|?", marked, maxsplit=1)
         colour = "#b3261e" if bar.n < bar.total else "#17702c"
-        drawn = (f'{html.escape(left.rstrip())} <progress value="{bar.n:g}" '
-                 f'max="{bar.total:g}" style="accent-color: {colour}; vertical-align: middle">'
-                 f"</progress> {html.escape(right.lstrip())}")
+        drawn = (
+            f'{html.escape(left.rstrip())} <progress value="{bar.n:g}" '
+            f'max="{bar.total:g}" style="accent-color: {colour}; vertical-align: middle">'
+            f"</progress> {html.escape(right.lstrip())}"
+        )
     else:  # no total: tqdm prints a count and a rate only
         drawn = html.escape(text)
-    return {"text/plain": text,
-            "text/html": f'<div class="course-progress"><code>{drawn}</code></div>'}
+    return {
+        "text/plain": text,
+        "text/html": f'<div class="course-progress"><code>{drawn}</code></div>',
+    }
 
 
 class StaticNotebookBar(tqdm_notebook):
@@ -84,8 +88,7 @@ class StaticNotebookBar(tqdm_notebook):
             return
         super().close()
         if self._handle is not None:
-            self._handle.update(static_bundle(self) if self.leave else {"text/plain": ""},
-                                raw=True)
+            self._handle.update(static_bundle(self) if self.leave else {"text/plain": ""}, raw=True)
             self._handle = None
         self.container.close()
 

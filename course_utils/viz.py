@@ -80,11 +80,13 @@ def use_course_style() -> None:
     >>> plt.rcParams["axes.prop_cycle"].by_key()["color"][0] == PALETTE[0]
     True
     """
-    mpl.rcParams.update({
-        "axes.prop_cycle": cycler(color=list(PALETTE)),
-        "axes.grid": True,
-        "grid.alpha": 0.3,
-    })
+    mpl.rcParams.update(
+        {
+            "axes.prop_cycle": cycler(color=list(PALETTE)),
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+        }
+    )
 
 
 use_course_style()
@@ -109,8 +111,9 @@ def _subfigure_list(made: np.ndarray | SubFigure) -> list[SubFigure]:
     return [made] if isinstance(made, SubFigure) else list(np.ravel(made))
 
 
-def _as_frames(history: History | pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None,
-                                                          int | None]:
+def _as_frames(
+    history: History | pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame | None, int | None]:
     """Per-epoch frame, per-step frame (if known) and best epoch of ``history``."""
     if isinstance(history, pd.DataFrame):
         epochs = history
@@ -122,17 +125,20 @@ def _as_frames(history: History | pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFr
 
 def _plot_metric(ax: Axes, epochs: pd.DataFrame, metric: str, scale: float) -> None:
     """Draw the train and (when recorded) validation curves of one metric."""
-    ax.plot(epochs["epoch"], epochs[f"train_{metric}"] * scale, "o-", color=TRAIN_COLOR,
-            label="train")
+    ax.plot(
+        epochs["epoch"], epochs[f"train_{metric}"] * scale, "o-", color=TRAIN_COLOR, label="train"
+    )
     val = epochs.get(f"val_{metric}")
     if val is not None and val.notna().any():
         ax.plot(epochs["epoch"], val * scale, "s-", color=VAL_COLOR, label="validation")
 
 
-def plot_learning_curves(history: History | pd.DataFrame,
-                         test: Mapping[str, float] | None = None,
-                         title: str | None = None,
-                         axes: Sequence[Axes] | None = None) -> Figure:
+def plot_learning_curves(
+    history: History | pd.DataFrame,
+    test: Mapping[str, float] | None = None,
+    title: str | None = None,
+    axes: Sequence[Axes] | None = None,
+) -> Figure:
     """Plot loss and accuracy against epochs: train, validation and optionally test.
 
     ``history`` is what :func:`course_utils.train.fit` returns, or its per-epoch
@@ -160,17 +166,24 @@ def plot_learning_curves(history: History | pd.DataFrame,
     loss_ax, acc_ax = axes
 
     if steps is not None and not steps.empty:
-        loss_ax.plot(steps["epoch"], steps["loss"], color=TRAIN_COLOR, alpha=0.3,
-                     linewidth=0.8, label="train (per step)")
+        loss_ax.plot(
+            steps["epoch"],
+            steps["loss"],
+            color=TRAIN_COLOR,
+            alpha=0.3,
+            linewidth=0.8,
+            label="train (per step)",
+        )
     _plot_metric(loss_ax, epochs, "loss", scale=1)
     # Accuracies are stored as fractions; percent is easier to read on an axis.
     _plot_metric(acc_ax, epochs, "acc", scale=100)
 
-    for ax, metric, scale, label in ((loss_ax, "loss", 1, "loss (cross-entropy)"),
-                                     (acc_ax, "acc", 100, "accuracy (%)")):
+    for ax, metric, scale, label in (
+        (loss_ax, "loss", 1, "loss (cross-entropy)"),
+        (acc_ax, "acc", 100, "accuracy (%)"),
+    ):
         if best_epoch is not None:
-            ax.axvline(best_epoch, color="grey", linestyle=":",
-                       label=f"best epoch ({best_epoch})")
+            ax.axvline(best_epoch, color="grey", linestyle=":", label=f"best epoch ({best_epoch})")
         if test is not None:
             value = test[metric] * scale
             ax.axhline(value, color=TEST_COLOR, linestyle="--", label=f"test ({value:.3g})")
@@ -187,8 +200,9 @@ def plot_learning_curves(history: History | pd.DataFrame,
     return fig
 
 
-def plot_filter_positions(W: int, F: int, S: int, P: int, output_size: int | None = None,
-                          ax: plt.Axes | None = None) -> plt.Figure:
+def plot_filter_positions(
+    W: int, F: int, S: int, P: int, output_size: int | None = None, ax: plt.Axes | None = None
+) -> plt.Figure:
     """Draw where a width-``F`` filter lands on a padded row of ``W`` pixels.
 
     One bar per filter position, stacked below the input row, so the number of bars is
@@ -204,14 +218,27 @@ def plot_filter_positions(W: int, F: int, S: int, P: int, output_size: int | Non
     starts = list(range(0, W + 2 * P - F + 1, S))
     for x in range(W + 2 * P):
         padding = x < P or x >= W + P
-        ax.add_patch(plt.Rectangle((x - P, 0), 1, 1, edgecolor="black",
-                                   facecolor="lightgrey" if padding else "white",
-                                   hatch="//" if padding else None))
+        ax.add_patch(
+            plt.Rectangle(
+                (x - P, 0),
+                1,
+                1,
+                edgecolor="black",
+                facecolor="lightgrey" if padding else "white",
+                hatch="//" if padding else None,
+            )
+        )
     for row, start in enumerate(starts, start=1):
         colour = PALETTE[row % len(PALETTE)]
         ax.add_patch(plt.Rectangle((start - P, -row * 0.7), F, 0.5, facecolor=colour, alpha=0.8))
-        ax.text(start - P + F / 2, -row * 0.7 + 0.25, f"out {row - 1}", ha="center", va="center",
-                fontsize=8)
+        ax.text(
+            start - P + F / 2,
+            -row * 0.7 + 0.25,
+            f"out {row - 1}",
+            ha="center",
+            va="center",
+            fontsize=8,
+        )
     title = f"W={W}, F={F}, S={S}, P={P}: {len(starts)} filter positions"
     if output_size is not None:
         title += f" (your formula: {output_size})"
@@ -242,10 +269,18 @@ def _log_epoch_axis(ax: Axes, first: float, last: float) -> None:
     ax.set_xlabel("epoch (log scale)")
 
 
-def plot_seed_bands(curves: pd.DataFrame, metric: str, by: str | Sequence[str], *,
-                    band: str = "minmax", log_epochs: bool = False, scale: float = 1.0,
-                    labels: Mapping[object, str] | None = None, ylabel: str | None = None,
-                    ax: Axes | None = None) -> Figure:
+def plot_seed_bands(
+    curves: pd.DataFrame,
+    metric: str,
+    by: str | Sequence[str],
+    *,
+    band: str = "minmax",
+    log_epochs: bool = False,
+    scale: float = 1.0,
+    labels: Mapping[object, str] | None = None,
+    ylabel: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
     """Draw each configuration's mean ``metric`` per epoch over seeds, with a band.
 
     ``curves`` is :func:`course_utils.metrics.aggregate_curves`'s table (``epoch``,
@@ -274,8 +309,10 @@ def plot_seed_bands(curves: pd.DataFrame, metric: str, by: str | Sequence[str], 
     needed = [*by, "epoch", metric, f"{metric}_std", f"{metric}_min", f"{metric}_max", "n_seeds"]
     missing = [column for column in needed if column not in curves.columns]
     if missing:
-        raise KeyError(f"curves lacks the columns {missing}: pass the table of "
-                       "metrics.aggregate_curves(..., columns=[metric]).")
+        raise KeyError(
+            f"curves lacks the columns {missing}: pass the table of "
+            "metrics.aggregate_curves(..., columns=[metric])."
+        )
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
     labels = labels or {}
@@ -292,14 +329,23 @@ def plot_seed_bands(curves: pd.DataFrame, metric: str, by: str | Sequence[str], 
             low, high = mean - spread, mean + spread
         ax.fill_between(epochs, low, high, color=colour, alpha=0.2, linewidth=0)
         # One configuration column: its value says it all; several: name each.
-        default = (str(key) if len(by) == 1 else
-                   ", ".join(f"{column}={value}" for column, value in zip(by, key)))
+        default = (
+            str(key)
+            if len(by) == 1
+            else ", ".join(f"{column}={value}" for column, value in zip(by, key, strict=True))
+        )
         # The mean is solid while every run is still going, dashed once some have stopped.
         complete = (group["n_seeds"] == group["n_seeds"].max()).to_numpy()
         last_complete = int(np.flatnonzero(complete)[-1])
-        ax.plot(epochs[:last_complete + 1], mean[:last_complete + 1], "-", color=colour,
-                marker="o" if len(epochs) <= 20 else None, markersize=3,
-                label=labels.get(key, default))
+        ax.plot(
+            epochs[: last_complete + 1],
+            mean[: last_complete + 1],
+            "-",
+            color=colour,
+            marker="o" if len(epochs) <= 20 else None,
+            markersize=3,
+            label=labels.get(key, default),
+        )
         if last_complete + 1 < len(epochs):
             fewer_seeds = True
             ax.plot(epochs[last_complete:], mean[last_complete:], "--", color=colour)
@@ -325,8 +371,9 @@ def plot_seed_bands(curves: pd.DataFrame, metric: str, by: str | Sequence[str], 
 ImageLike = torch.Tensor | np.ndarray
 
 
-def displayable(image: ImageLike, mean: Sequence[float] | None = None,
-                std: Sequence[float] | None = None) -> np.ndarray:
+def displayable(
+    image: ImageLike, mean: Sequence[float] | None = None, std: Sequence[float] | None = None
+) -> np.ndarray:
     """``image`` as ``imshow`` wants it: ``(H, W)`` or ``(H, W, 3)`` with values in [0, 1].
 
     The input is ``(C, H, W)`` or ``(H, W)``; ``mean``/``std`` as in :func:`show_image`.
@@ -338,16 +385,19 @@ def displayable(image: ImageLike, mean: Sequence[float] | None = None,
     if image.dim() == 2:
         image = image[None]
     if image.dim() != 3 or image.shape[0] not in (1, 3):
-        raise ValueError(f"An image must be (H, W), (1, H, W) or (3, H, W); "
-                         f"got shape {tuple(image.shape)}.")
+        raise ValueError(
+            f"An image must be (H, W), (1, H, W) or (3, H, W); got shape {tuple(image.shape)}."
+        )
     if (mean is None) != (std is None):
         raise ValueError("Give both mean and std (to undo the normalisation), or neither.")
     if image.dtype == torch.uint8:
         image = image.float() / 255
     elif mean is not None and std is not None:
         if not len(mean) == len(std) == image.shape[0]:
-            raise ValueError(f"mean and std need one value per channel ({image.shape[0]}); "
-                             f"got {len(mean)} and {len(std)}.")
+            raise ValueError(
+                f"mean and std need one value per channel ({image.shape[0]}); "
+                f"got {len(mean)} and {len(std)}."
+            )
         # Undo normalize_images: x = (pixel - mean) / std, so pixel = x * std + mean.
         image = image.float() * torch.tensor(std).view(-1, 1, 1) + torch.tensor(mean).view(-1, 1, 1)
     # Rounding can push a pixel just outside [0, 1], which imshow would warn about.
@@ -355,8 +405,13 @@ def displayable(image: ImageLike, mean: Sequence[float] | None = None,
     return image[0].numpy() if image.shape[0] == 1 else image.permute(1, 2, 0).numpy()
 
 
-def show_image(image: ImageLike, ax: Axes | None = None, mean: Sequence[float] | None = None,
-               std: Sequence[float] | None = None, title: str | None = None) -> Axes:
+def show_image(
+    image: ImageLike,
+    ax: Axes | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    title: str | None = None,
+) -> Axes:
     """Draw one grayscale or RGB image, ``(C, H, W)`` or ``(H, W)``, without axis ticks.
 
     uint8 images are shown as they are. Float images are taken to be in [0, 1], or,
@@ -390,8 +445,10 @@ def _note(ax: Axes, text: str) -> None:
 
 # --- classifier results ------------------------------------------------------------------
 
-def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str],
-                          normalize: bool = False, ax: Axes | None = None) -> Figure:
+
+def plot_confusion_matrix(
+    matrix: np.ndarray, class_names: Sequence[str], normalize: bool = False, ax: Axes | None = None
+) -> Figure:
     """Draw a confusion matrix as a heat map: rows are true classes, columns predicted.
 
     ``matrix`` is what :func:`course_utils.metrics.confusion_matrix` returns. With
@@ -410,8 +467,9 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str],
     matrix = np.asarray(matrix)
     k = len(class_names)
     if matrix.shape != (k, k):
-        raise ValueError(f"Expected a {k}x{k} matrix for {k} class names; "
-                         f"got shape {matrix.shape}.")
+        raise ValueError(
+            f"Expected a {k}x{k} matrix for {k} class names; got shape {matrix.shape}."
+        )
     if ax is None:
         size = max(4.0, 0.55 * k + 2)
         _, ax = plt.subplots(figsize=(size + 1, size), layout="constrained")
@@ -425,9 +483,19 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str],
         fmt = "d" if np.issubdtype(matrix.dtype, np.integer) else ".3g"
     import seaborn as sns  # here, not at import time: it pulls in scipy (~0.7 s)
 
-    sns.heatmap(values, ax=ax, annot=k <= 15, fmt=fmt, cmap=SEQUENTIAL_CMAP, square=True,
-                vmin=0, vmax=vmax, xticklabels=class_names, yticklabels=class_names,
-                cbar_kws={"label": scale})
+    sns.heatmap(
+        values,
+        ax=ax,
+        annot=k <= 15,
+        fmt=fmt,
+        cmap=SEQUENTIAL_CMAP,
+        square=True,
+        vmin=0,
+        vmax=vmax,
+        xticklabels=class_names,
+        yticklabels=class_names,
+        cbar_kws={"label": scale},
+    )
     ax.grid(False)  # the course style's grid would cut through the cells
     title = f"confusion matrix, {kind}"
     if matrix.sum() > 0:
@@ -441,16 +509,20 @@ def _weights_and_biases(model: nn.Module) -> dict[str, dict[str, np.ndarray]]:
     layers = {}
     for name, module in model.named_modules():
         own = dict(module.named_parameters(recurse=False))
-        found = {kind: own[kind].detach().cpu().numpy() for kind in ("weight", "bias")
-                 if kind in own}
+        found = {
+            kind: own[kind].detach().cpu().numpy() for kind in ("weight", "bias") if kind in own
+        }
         if found:
             layers[name or type(model).__name__] = found
     return layers
 
 
-def plot_weight_histograms(models: nn.Module | Mapping[str, nn.Module], bins: int = 30,
-                           layers: Sequence[str] | None = None,
-                           title: str | None = None) -> Figure:
+def plot_weight_histograms(
+    models: nn.Module | Mapping[str, nn.Module],
+    bins: int = 30,
+    layers: Sequence[str] | None = None,
+    title: str | None = None,
+) -> Figure:
     """Histograms of each layer's weights (left) and biases (right), one row per layer.
 
     A row is drawn for every layer with a ``weight`` or ``bias`` of its own (conv,
@@ -476,24 +548,34 @@ def plot_weight_histograms(models: nn.Module | Mapping[str, nn.Module], bins: in
     names = list(found) if layers is None else list(layers)
     missing = [name for name in names if name not in found]
     if not names or missing:
-        raise ValueError(f"No weights or biases to plot for layers {missing or names}; "
-                         f"the layers with parameters are {list(found)}.")
+        raise ValueError(
+            f"No weights or biases to plot for layers {missing or names}; "
+            f"the layers with parameters are {list(found)}."
+        )
 
-    fig, axes = plt.subplots(len(names), 2, figsize=(10, 2.3 * len(names)), squeeze=False,
-                             layout="constrained")
-    for row, layer in zip(axes, names):
-        for ax, kind in zip(row, ("weight", "bias")):
-            values = {label: p[layer][kind] for label, p in params.items()
-                      if kind in p.get(layer, {})}
+    fig, axes = plt.subplots(
+        len(names), 2, figsize=(10, 2.3 * len(names)), squeeze=False, layout="constrained"
+    )
+    for row, layer in zip(axes, names, strict=True):
+        for ax, kind in zip(row, ("weight", "bias"), strict=True):
+            values = {
+                label: p[layer][kind] for label, p in params.items() if kind in p.get(layer, {})
+            }
             if not values:
                 _note(ax, f"{layer}: no {kind}")
                 continue
             # Shared bin edges, so that overlaid models are compared bar for bar.
-            edges = np.histogram_bin_edges(np.concatenate([v.ravel() for v in values.values()]),
-                                           bins=bins)
-            for colour, (label, value) in zip(PALETTE, values.items()):
-                ax.hist(value.ravel(), bins=edges, color=colour, label=label or None,
-                        alpha=0.6 if len(named) > 1 else 1.0)
+            edges = np.histogram_bin_edges(
+                np.concatenate([v.ravel() for v in values.values()]), bins=bins
+            )
+            for colour, (label, value) in zip(PALETTE, values.items(), strict=False):
+                ax.hist(
+                    value.ravel(),
+                    bins=edges,
+                    color=colour,
+                    label=label or None,
+                    alpha=0.6 if len(named) > 1 else 1.0,
+                )
             shape = tuple(next(iter(values.values())).shape)
             ax.set(title=f"{layer}.{kind} {shape}", xlabel="value", ylabel="count")
             ax.xaxis.set_major_locator(MaxNLocator(5))  # long tick labels would overlap
@@ -505,8 +587,9 @@ def plot_weight_histograms(models: nn.Module | Mapping[str, nn.Module], bins: in
     return fig
 
 
-def _feature_maps(activations: torch.Tensor | Mapping[str, torch.Tensor],
-                  index: int) -> dict[str, torch.Tensor]:
+def _feature_maps(
+    activations: torch.Tensor | Mapping[str, torch.Tensor], index: int
+) -> dict[str, torch.Tensor]:
     """Layer name -> the ``(C, H, W)`` maps of image ``index`` (a batch is indexed)."""
     named = activations if isinstance(activations, Mapping) else {"feature maps": activations}
     maps = {}
@@ -515,15 +598,23 @@ def _feature_maps(activations: torch.Tensor | Mapping[str, torch.Tensor],
         if value.dim() == 4:
             value = value[index]
         if value.dim() != 3:
-            raise ValueError(f"{name!r}: feature maps are (C, H, W) or (N, C, H, W); got shape "
-                             f"{tuple(value.shape)}. Is it a convolution layer?")
+            raise ValueError(
+                f"{name!r}: feature maps are (C, H, W) or (N, C, H, W); got shape "
+                f"{tuple(value.shape)}. Is it a convolution layer?"
+            )
         maps[name] = value
     return maps
 
 
-def _draw_channels(block: Figure | SubFigure, name: str, maps: torch.Tensor,
-                   channels: Sequence[int], columns: int, shared_scale: bool,
-                   cmap: str) -> None:
+def _draw_channels(
+    block: Figure | SubFigure,
+    name: str,
+    maps: torch.Tensor,
+    channels: Sequence[int],
+    columns: int,
+    shared_scale: bool,
+    cmap: str,
+) -> None:
     """One layer's channels in a grid of ``columns``, with a shared colour bar."""
     count, height, width = maps.shape
     rows = math.ceil(len(channels) / columns)
@@ -534,8 +625,7 @@ def _draw_channels(block: Figure | SubFigure, name: str, maps: torch.Tensor,
     for i, ax in enumerate(axes.flat):
         ax.set_axis_off()
         if i < len(channels):
-            drawn = ax.imshow(maps[channels[i]].numpy(), cmap=cmap, vmin=limits[0],
-                              vmax=limits[1])
+            drawn = ax.imshow(maps[channels[i]].numpy(), cmap=cmap, vmin=limits[0], vmax=limits[1])
             ax.set_title(f"{name} ch {channels[i]}", fontsize=8)
     if shared_scale:
         block.colorbar(drawn, ax=axes, label="activation", shrink=0.9)
@@ -543,11 +633,18 @@ def _draw_channels(block: Figure | SubFigure, name: str, maps: torch.Tensor,
     block.suptitle(f"{name}: {which} channels, {height}×{width} px")
 
 
-def plot_feature_maps(activations: torch.Tensor | Mapping[str, torch.Tensor], index: int = 0,
-                      channels: Sequence[int] | None = None, columns: int = 8,
-                      image: ImageLike | None = None, mean: Sequence[float] | None = None,
-                      std: Sequence[float] | None = None, shared_scale: bool = True,
-                      panel_size: float = 1.6, cmap: str = SEQUENTIAL_CMAP) -> Figure:
+def plot_feature_maps(
+    activations: torch.Tensor | Mapping[str, torch.Tensor],
+    index: int = 0,
+    channels: Sequence[int] | None = None,
+    columns: int = 8,
+    image: ImageLike | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    shared_scale: bool = True,
+    panel_size: float = 1.6,
+    cmap: str = SEQUENTIAL_CMAP,
+) -> Figure:
     """Show every channel of one or more layers' feature maps for one image.
 
     ``activations`` is what :func:`course_utils.inspect.capture_activations` returns
@@ -565,31 +662,47 @@ def plot_feature_maps(activations: torch.Tensor | Mapping[str, torch.Tensor], in
     >>> plt.close(fig)
     """
     maps = _feature_maps(activations, index)
-    chosen = {name: list(range(len(value))) if channels is None else list(channels)
-              for name, value in maps.items()}
+    chosen = {
+        name: list(range(len(value))) if channels is None else list(channels)
+        for name, value in maps.items()
+    }
     for name, value in maps.items():
         if not chosen[name] or not all(0 <= c < len(value) for c in chosen[name]):
-            raise IndexError(f"{name!r} has {len(value)} channels (0 to {len(value) - 1}); "
-                             f"asked for channels {chosen[name]}.")
+            raise IndexError(
+                f"{name!r} has {len(value)} channels (0 to {len(value) - 1}); "
+                f"asked for channels {chosen[name]}."
+            )
     columns = min(columns, max(len(picked) for picked in chosen.values()))
     rows = [math.ceil(len(picked) / columns) for picked in chosen.values()]
     input_width = 1.3 if image is not None else 0
-    fig = plt.figure(figsize=(panel_size * (columns + input_width) + 1.2,
-                              panel_size * sum(rows) + 0.5 * len(maps)), layout="constrained")
+    fig = plt.figure(
+        figsize=(
+            panel_size * (columns + input_width) + 1.2,
+            panel_size * sum(rows) + 0.5 * len(maps),
+        ),
+        layout="constrained",
+    )
     grids: Figure | SubFigure = fig
     if image is not None:
         left, grids = _subfigure_list(fig.subfigures(1, 2, width_ratios=[input_width, columns]))
         show_image(image, left.subplots(), mean, std, title="input")
     blocks = _subfigure_list(grids.subfigures(len(maps), 1, height_ratios=rows))
-    for block, (name, value) in zip(blocks, maps.items()):
+    for block, (name, value) in zip(blocks, maps.items(), strict=True):
         _draw_channels(block, name, value, chosen[name], columns, shared_scale, cmap)
     return fig
 
 
-def plot_example_grid(images: ImageLike, labels: Labels, predictions: Labels,
-                      class_names: Sequence[str], correct: bool, n: int = 5,
-                      mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-                      true_class: int | None = None) -> Figure:
+def plot_example_grid(
+    images: ImageLike,
+    labels: Labels,
+    predictions: Labels,
+    class_names: Sequence[str],
+    correct: bool,
+    n: int = 5,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    true_class: int | None = None,
+) -> Figure:
     """Show the first ``n`` correctly (``correct=True``) or wrongly classified images.
 
     ``images`` are ``(N, C, H, W)`` (grayscale or RGB) in the order of ``labels`` and
@@ -610,8 +723,10 @@ def plot_example_grid(images: ImageLike, labels: Labels, predictions: Labels,
     labels = torch.as_tensor(labels).cpu()
     predictions = torch.as_tensor(predictions).cpu()
     if not len(images) == len(labels) == len(predictions):
-        raise ValueError(f"Need one label and prediction per image: got {len(images)} images, "
-                         f"{len(labels)} labels and {len(predictions)} predictions.")
+        raise ValueError(
+            f"Need one label and prediction per image: got {len(images)} images, "
+            f"{len(labels)} labels and {len(predictions)} predictions."
+        )
     matching = (labels == predictions) == correct
     if true_class is not None:
         matching &= labels == true_class
@@ -625,11 +740,16 @@ def plot_example_grid(images: ImageLike, labels: Labels, predictions: Labels,
         _note(ax, f"no {kind} examples")
         return fig
     fig, axes = plt.subplots(1, n, figsize=(2 * n, 2.6), squeeze=False, layout="constrained")
-    for ax, i in zip(axes[0], found[:n].tolist()):
+    for ax, i in zip(axes[0], found[:n].tolist(), strict=False):
         true, predicted = int(labels[i]), int(predictions[i])
-        show_image(images[i], ax, mean, std, title=f"true: {class_names[true]} / "
-                                                   f"pred: {class_names[predicted]}")
-    for ax in axes[0][len(found):]:
+        show_image(
+            images[i],
+            ax,
+            mean,
+            std,
+            title=f"true: {class_names[true]} / pred: {class_names[predicted]}",
+        )
+    for ax in axes[0][len(found) :]:
         ax.set_axis_off()  # fewer examples than panels: leave the rest blank
     fig.suptitle(f"{kind} examples: {min(n, len(found))} of {len(found)}")
     return fig
@@ -656,10 +776,16 @@ def _show(pixels: np.ndarray, ax: plt.Axes, title: str) -> None:
     show_image(torch.from_numpy(pixels).permute(2, 0, 1), ax, title=title)
 
 
-def plot_mask_overlay(images: torch.Tensor | np.ndarray, masks: Labels,
-                      predictions: Labels | None = None, n: int = 6, alpha: float = 0.55,
-                      mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-                      title: str | None = None) -> Figure:
+def plot_mask_overlay(
+    images: torch.Tensor | np.ndarray,
+    masks: Labels,
+    predictions: Labels | None = None,
+    n: int = 6,
+    alpha: float = 0.55,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    title: str | None = None,
+) -> Figure:
     """Show the first ``n`` images with their masks painted over them.
 
     ``images`` are ``(N, C, H, W)`` (``mean``/``std`` undo a normalisation, see
@@ -678,11 +804,13 @@ def plot_mask_overlay(images: torch.Tensor | np.ndarray, masks: Labels,
     n = min(n, len(images))
     size = tuple(images.shape[-2:])
     true_masks = torch.as_tensor(masks)[:n].reshape(n, *size)
-    predicted_masks = (None if predictions is None
-                       else torch.as_tensor(predictions)[:n].reshape(n, *size))
+    predicted_masks = (
+        None if predictions is None else torch.as_tensor(predictions)[:n].reshape(n, *size)
+    )
     rows = 1 if predictions is None else 2
-    fig, axes = plt.subplots(rows, n, figsize=(1.9 * n, 2.1 * rows + 0.5), squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        rows, n, figsize=(1.9 * n, 2.1 * rows + 0.5), squeeze=False, layout="constrained"
+    )
     for column in range(n):
         pixels = displayable(images[column], mean, std)
         if pixels.ndim == 2:  # grayscale: make room for coloured paint
@@ -693,16 +821,20 @@ def plot_mask_overlay(images: torch.Tensor | np.ndarray, masks: Labels,
             continue
         predicted = as_binary_mask(predicted_masks[column], "predictions").reshape(size)
         painted = pixels
-        for where, colour in ((predicted & true, HIT_COLOR),
-                              (predicted & ~true, FALSE_ALARM_COLOR),
-                              (~predicted & true, MISS_COLOR)):
+        for where, colour in (
+            (predicted & true, HIT_COLOR),
+            (predicted & ~true, FALSE_ALARM_COLOR),
+            (~predicted & true, MISS_COLOR),
+        ):
             painted = _paint(painted, where, colour, alpha)
         _show(painted, axes[1, column], f"prediction, F1 {f1_score(predicted, true):.2f}")
     handles = [Patch(color=MASK_COLOR, label="true mask")]
     if predictions is not None:
-        handles += [Patch(color=HIT_COLOR, label="hit (true positive)"),
-                    Patch(color=FALSE_ALARM_COLOR, label="false alarm (false positive)"),
-                    Patch(color=MISS_COLOR, label="miss (false negative)")]
+        handles += [
+            Patch(color=HIT_COLOR, label="hit (true positive)"),
+            Patch(color=FALSE_ALARM_COLOR, label="false alarm (false positive)"),
+            Patch(color=MISS_COLOR, label="miss (false negative)"),
+        ]
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize="small")
     if title:
         fig.suptitle(title)

@@ -45,23 +45,29 @@ def conv_arithmetic_explorer(output_size: Callable[[int, int, int, int], int]) -
     )
 
 
-def _image_options(count: int, labels: Sequence[int] | torch.Tensor | None,
-                   class_names: Sequence[str] | None) -> list[tuple[str, int]]:
+def _image_options(
+    count: int, labels: Sequence[int] | torch.Tensor | None, class_names: Sequence[str] | None
+) -> list[tuple[str, int]]:
     """Dropdown entries ``("image 3 (cat)", 3)``: the index, and the class when known."""
+
     def describe(i: int) -> str:
         if labels is None:
             return f"image {i}"
         label = int(labels[i])
         return f"image {i} ({class_names[label] if class_names is not None else label})"
+
     return [(describe(i), i) for i in range(count)]
 
 
-def feature_map_browser(model: nn.Module, images: torch.Tensor,
-                        layer_names: Sequence[str] | None = None,
-                        class_names: Sequence[str] | None = None,
-                        labels: Sequence[int] | torch.Tensor | None = None,
-                        mean: Sequence[float] | None = None,
-                        std: Sequence[float] | None = None) -> ipywidgets.Widget:
+def feature_map_browser(
+    model: nn.Module,
+    images: torch.Tensor,
+    layer_names: Sequence[str] | None = None,
+    class_names: Sequence[str] | None = None,
+    labels: Sequence[int] | torch.Tensor | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> ipywidgets.Widget:
     """Browse feature maps: pick a layer, an input image and a channel.
 
     ``images`` is a small batch ``(N, C, H, W)`` as the model takes it (normalised);
@@ -85,8 +91,10 @@ def feature_map_browser(model: nn.Module, images: torch.Tensor,
     """
     layer_names = list(layer_names or inspect.conv_layer_names(model))
     if not layer_names:
-        raise ValueError(f"{type(model).__name__} has no convolution layers; "
-                         "pass layer_names to choose layers to browse.")
+        raise ValueError(
+            f"{type(model).__name__} has no convolution layers; "
+            "pass layer_names to choose layers to browse."
+        )
     activations = inspect.capture_activations(model, layer_names, images)
     flat = {name: tuple(value.shape) for name, value in activations.items() if value.dim() != 4}
     if flat:
@@ -96,10 +104,12 @@ def feature_map_browser(model: nn.Module, images: torch.Tensor,
         return activations[layer].shape[1]
 
     layer = ipywidgets.Dropdown(options=layer_names, description="layer")
-    image = ipywidgets.Dropdown(options=_image_options(len(images), labels, class_names),
-                                description="image")
-    channel = ipywidgets.IntSlider(value=0, min=0, max=channel_count(layer_names[0]) - 1,
-                                   description="channel")
+    image = ipywidgets.Dropdown(
+        options=_image_options(len(images), labels, class_names), description="image"
+    )
+    channel = ipywidgets.IntSlider(
+        value=0, min=0, max=channel_count(layer_names[0]) - 1, description="channel"
+    )
 
     def fit_channel_range(change: dict) -> None:
         # Lowering max also lowers a value above it, so the slider never points past the
@@ -110,8 +120,15 @@ def feature_map_browser(model: nn.Module, images: torch.Tensor,
     layer.observe(fit_channel_range, names="value")
 
     def draw(layer: str, index: int, channel: int) -> None:
-        viz.plot_feature_maps({layer: activations[layer]}, index=index, channels=[channel],
-                              image=images[index], mean=mean, std=std, panel_size=3.5)
+        viz.plot_feature_maps(
+            {layer: activations[layer]},
+            index=index,
+            channels=[channel],
+            image=images[index],
+            mean=mean,
+            std=std,
+            panel_size=3.5,
+        )
         plt.show()
 
     return ipywidgets.interactive(draw, layer=layer, index=image, channel=channel)

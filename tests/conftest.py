@@ -7,8 +7,8 @@ import matplotlib
 # Before pyplot is imported anywhere: tests never open windows.
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import pytest
 
 
 @pytest.fixture(autouse=True)

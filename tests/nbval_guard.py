@@ -88,8 +88,10 @@ def _last_output(kernel: Any, seconds: float = 0.5) -> str:
 def _kernel_died(kernel: Any) -> KernelDiedError:
     """Build the error for a dead kernel, remember it, and release its channels."""
     if getattr(kernel, "_guard_error", None) is None:
-        message = (f"kernel died while executing the cell ({describe_exit(_exit_status(kernel))});"
-                   " failing now instead of waiting for the cell timeout.")
+        message = (
+            f"kernel died while executing the cell ({describe_exit(_exit_status(kernel))});"
+            " failing now instead of waiting for the cell timeout."
+        )
         tail = _last_output(kernel)
         if tail:
             message += "\nLast output before it died:\n" + tail

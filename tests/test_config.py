@@ -50,14 +50,17 @@ def test_pick_device_prefers_cuda_then_mps(monkeypatch):
     assert config.pick_device().type == "cuda"
 
 
-@pytest.mark.parametrize("profile, mode, on_disk, online, expected", [
-    ("smoke", "real", True, True, "embedded"),
-    ("quick", "embedded", True, True, "embedded"),
-    ("quick", "auto", True, False, "real"),
-    ("quick", "auto", False, True, "real"),
-    ("quick", "auto", False, False, "embedded"),
-    ("quick", "real", False, False, "real"),
-])
+@pytest.mark.parametrize(
+    "profile, mode, on_disk, online, expected",
+    [
+        ("smoke", "real", True, True, "embedded"),
+        ("quick", "embedded", True, True, "embedded"),
+        ("quick", "auto", True, False, "real"),
+        ("quick", "auto", False, True, "real"),
+        ("quick", "auto", False, False, "embedded"),
+        ("quick", "real", False, False, "real"),
+    ],
+)
 def test_data_source_decision(monkeypatch, tmp_path, profile, mode, on_disk, online, expected):
     if on_disk:
         (tmp_path / "MNIST" / "raw").mkdir(parents=True)
@@ -75,21 +78,28 @@ def test_network_check_is_false_for_unreachable_host():
 
 def test_seed_everything_is_reproducible():
     config.seed_everything(7)
-    first = (random.random(), np.random.rand(), torch.rand(3))
+    first = (random.random(), np.random.rand(), torch.rand(3))  # noqa: NPY002 (seeded globally)
     generator = config.seed_everything(7)
-    second = (random.random(), np.random.rand(), torch.rand(3))
+    second = (random.random(), np.random.rand(), torch.rand(3))  # noqa: NPY002
     assert first[0] == second[0] and first[1] == second[1] and torch.equal(first[2], second[2])
-    assert torch.equal(torch.randperm(10, generator=generator),
-                       torch.randperm(10, generator=config.seed_everything(7)))
+    assert torch.equal(
+        torch.randperm(10, generator=generator),
+        torch.randperm(10, generator=config.seed_everything(7)),
+    )
 
 
 def test_seeded_loader_workers_are_reproducible():
     dataset = torch.utils.data.TensorDataset(torch.arange(20))
 
     def batches(seed):
-        loader = torch.utils.data.DataLoader(dataset, batch_size=5, shuffle=True, num_workers=2,
-                                             generator=config.seed_everything(seed),
-                                             worker_init_fn=config.seed_worker)
+        loader = torch.utils.data.DataLoader(
+            dataset,
+            batch_size=5,
+            shuffle=True,
+            num_workers=2,
+            generator=config.seed_everything(seed),
+            worker_init_fn=config.seed_worker,
+        )
         return [b[0].tolist() for b in loader]
 
     assert batches(3) == batches(3)
@@ -102,8 +112,14 @@ def test_run_record_is_one_line_with_everything(monkeypatch, capsys):
     run = config.start_run(dataset="mnist", seed=3, profile="quick")
     out = capsys.readouterr().out.splitlines()
     assert out[0] == run.record
-    for part in ("profile=quick", "data=embedded (OFFLINE", "device=", "seed=3",
-                 f"torch={torch.__version__}", "torchvision="):
+    for part in (
+        "profile=quick",
+        "data=embedded (OFFLINE",
+        "device=",
+        "seed=3",
+        f"torch={torch.__version__}",
+        "torchvision=",
+    ):
         assert part in out[0]
     assert out[1].startswith("NOTICE: using the embedded substitute for mnist")
 
@@ -118,9 +134,11 @@ def test_run_seeds_count_from_the_run_seed() -> None:
 
 def test_settings_pick_the_run_profile_and_reject_gaps() -> None:
     run = config.start_run(profile="smoke", quiet=True)
-    per_profile = {"smoke": {"epochs": 1, "images": 500},
-                   "quick": {"epochs": 5, "images": 8_000},
-                   "full": {"epochs": 10, "images": None}}
+    per_profile = {
+        "smoke": {"epochs": 1, "images": 500},
+        "quick": {"epochs": 5, "images": 8_000},
+        "full": {"epochs": 10, "images": None},
+    }
     settings = run.settings(**per_profile)
     assert (settings.epochs, settings.images) == (1, 500)
     assert settings.as_dict() == {"epochs": 1, "images": 500}
@@ -128,7 +146,7 @@ def test_settings_pick_the_run_profile_and_reject_gaps() -> None:
     assert table.splitlines()[0].split() == ["setting", "smoke*", "quick", "full"]
     assert "8,000" in table and "all" in table
     with pytest.raises(AttributeError, match="no setting 'epoch'"):
-        settings.epoch
+        _ = settings.epoch
     with pytest.raises(ValueError, match="full are missing"):
         run.settings(smoke=per_profile["smoke"], quick=per_profile["quick"])
     with pytest.raises(ValueError, match="same names"):

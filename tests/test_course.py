@@ -15,14 +15,18 @@ from course_utils.instructor import cli
 from course_utils.instructor.notebook_io import CHECK_TAG, find_run_record, parse_record_line
 from course_utils.instructor.refresh import strip_outputs
 
-RECORD = ("RUN RECORD | profile=quick | data=embedded (OFFLINE: mnist not in /x/data and not "
-          "downloadable) | device=cpu | seed=0 | torch=2.14.1 | torchvision=0.29.1 | "
-          "python=3.11.7")
+RECORD = (
+    "RUN RECORD | profile=quick | data=embedded (OFFLINE: mnist not in /x/data and not "
+    "downloadable) | device=cpu | seed=0 | torch=2.14.1 | torchvision=0.29.1 | "
+    "python=3.11.7"
+)
 # A 1x1 PNG, enough to be an image output.
-PNG = base64.b64encode(bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000100ffff03000006000557bfabd40000000049454e44ae426082"
-)).decode()
+PNG = base64.b64encode(
+    bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+        "1f15c4890000000d49444154789c6360000002000100ffff03000006000557bfabd40000000049454e44ae426082"
+    )
+).decode()
 
 
 def checked(source: str) -> nbformat.NotebookNode:
@@ -39,29 +43,39 @@ def notebooks(tmp_path: Path) -> Path:
     folder = tmp_path / "notebooks"
     folder.mkdir()
     (folder / "local.txt").write_text("found in the notebook's folder")
-    write(folder / "01_good.ipynb",
-          new_markdown_cell("# Good *notebook*\n\nThe output size is $(W - F + 2P)/S + 1$."),
-          new_code_cell(f"print({RECORD!r})"),
-          new_code_cell("from course_utils.progress import progress_bar\n"
-                        "with progress_bar(total=55, desc='epoch 1/1') as bar:\n"
-                        "    bar.update(55)"),
-          new_code_cell("print('test_accuracy_percent: 91.5')\nprint('epochs: 5')",
-                        metadata={"tags": ["result"]}),
-          new_code_cell("import os\n"
-                        "print('profile env:', os.environ.get('COURSE_PROFILE', 'unset'))\n"
-                        "print('live plot:', os.environ.get('COURSE_LIVE_PLOT'))\n"
-                        "print(open('local.txt').read())"))
-    write(folder / "02_bad.ipynb",
-          new_markdown_cell("# Bad"),
-          new_code_cell("print('partial output')"),
-          new_code_cell("raise ValueError('boom happened\\nsecond line')"),
-          new_code_cell("print('never runs')"))
+    write(
+        folder / "01_good.ipynb",
+        new_markdown_cell("# Good *notebook*\n\nThe output size is $(W - F + 2P)/S + 1$."),
+        new_code_cell(f"print({RECORD!r})"),
+        new_code_cell(
+            "from course_utils.progress import progress_bar\n"
+            "with progress_bar(total=55, desc='epoch 1/1') as bar:\n"
+            "    bar.update(55)"
+        ),
+        new_code_cell(
+            "print('test_accuracy_percent: 91.5')\nprint('epochs: 5')",
+            metadata={"tags": ["result"]},
+        ),
+        new_code_cell(
+            "import os\n"
+            "print('profile env:', os.environ.get('COURSE_PROFILE', 'unset'))\n"
+            "print('live plot:', os.environ.get('COURSE_LIVE_PLOT'))\n"
+            "print(open('local.txt').read())"
+        ),
+    )
+    write(
+        folder / "02_bad.ipynb",
+        new_markdown_cell("# Bad"),
+        new_code_cell("print('partial output')"),
+        new_code_cell("raise ValueError('boom happened\\nsecond line')"),
+        new_code_cell("print('never runs')"),
+    )
     return folder
 
 
-def test_run_builds_gallery_and_reports_failure(notebooks: Path, tmp_path: Path,
-                                                capsys: pytest.CaptureFixture,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_builds_gallery_and_reports_failure(
+    notebooks: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("COURSE_PROFILE", raising=False)
     out = tmp_path / "build"
     code = cli.main(["run", str(notebooks), "--out", str(out), "--timeout", "120"])
@@ -77,7 +91,7 @@ def test_run_builds_gallery_and_reports_failure(notebooks: Path, tmp_path: Path,
     assert "<td>quick</td>" in index and "<td>cpu</td>" in index
     assert "embedded (OFFLINE: mnist not in /x/data and not downloadable)" in index
 
-    summary = printed[printed.index("notebook  "):]
+    summary = printed[printed.index("notebook  ") :]
     good_row = next(line for line in summary.splitlines() if line.startswith("01_good"))
     bad_row = next(line for line in summary.splitlines() if line.startswith("02_bad"))
     assert "quick" in good_row and "cpu" in good_row and " ok" in good_row
@@ -93,8 +107,10 @@ def test_run_builds_gallery_and_reports_failure(notebooks: Path, tmp_path: Path,
     assert "found in the notebook's folder" in text  # kernel runs in the notebook's folder
 
     bar = good.cells[2].outputs[0]  # the progress bar's final state, not a widget
-    assert bar["data"]["text/plain"].startswith("epoch 1/1: 100%|") and "55/55" in \
-        bar["data"]["text/plain"]
+    assert (
+        bar["data"]["text/plain"].startswith("epoch 1/1: 100%|")
+        and "55/55" in bar["data"]["text/plain"]
+    )
     assert "application/vnd.jupyter.widget-view+json" not in bar["data"]
 
     page = (out / "notebooks" / "01_good.html").read_text()
@@ -126,12 +142,17 @@ def test_run_without_notebooks_fails(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_refresh_keeps_checked_text_only_and_spares_broken_notebooks(
-        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    good = write(tmp_path / "a.ipynb",
-                 new_code_cell("x = 2", metadata={"tags": ["parameters"]}),
-                 checked("import os\nprint(os.environ['COURSE_PROFILE'])\nx * 21"),
-                 new_code_cell(f"from IPython.display import display\nprint('noise')\n"
-                               f"display({{'image/png': {PNG!r}}}, raw=True)"))
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    good = write(
+        tmp_path / "a.ipynb",
+        new_code_cell("x = 2", metadata={"tags": ["parameters"]}),
+        checked("import os\nprint(os.environ['COURSE_PROFILE'])\nx * 21"),
+        new_code_cell(
+            f"from IPython.display import display\nprint('noise')\n"
+            f"display({{'image/png': {PNG!r}}}, raw=True)"
+        ),
+    )
     bad = write(tmp_path / "b.ipynb", new_code_cell("1 / 0"))
     bad_before = bad.read_bytes()
 
@@ -152,22 +173,39 @@ def test_refresh_keeps_checked_text_only_and_spares_broken_notebooks(
 
 def test_strip_outputs() -> None:
     stream = new_output("stream", name="stdout", text="shape (1, 28, 28)\n")
-    figure = new_output("display_data", data={"image/png": PNG,
-                                              "text/plain": "<Figure size 640x480 with 1 Axes>"})
+    figure = new_output(
+        "display_data", data={"image/png": PNG, "text/plain": "<Figure size 640x480 with 1 Axes>"}
+    )
     image_only = new_output("display_data", data={"image/png": PNG})
-    table = new_output("execute_result", execution_count=3,
-                       data={"text/html": "<table/>", "text/plain": "   a\n0  1"})
-    widget = new_output("display_data", data={
-        "application/vnd.jupyter.widget-view+json": {"model_id": "abc", "version_major": 2,
-                                                     "version_minor": 0},
-        "text/plain": "IntSlider(value=0)"})
+    table = new_output(
+        "execute_result",
+        execution_count=3,
+        data={"text/html": "<table/>", "text/plain": "   a\n0  1"},
+    )
+    widget = new_output(
+        "display_data",
+        data={
+            "application/vnd.jupyter.widget-view+json": {
+                "model_id": "abc",
+                "version_major": 2,
+                "version_minor": 0,
+            },
+            "text/plain": "IntSlider(value=0)",
+        },
+    )
     error = new_output("error", ename="ValueError", evalue="x", traceback=[])
-    nb = new_notebook(cells=[
-        new_markdown_cell("# Title"),
-        new_code_cell("a", execution_count=1, outputs=[stream, image_only]),
-        new_code_cell("b", execution_count=2, metadata={"tags": [CHECK_TAG]},
-                      outputs=[stream, figure, image_only, table, widget, error]),
-    ])
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell("# Title"),
+            new_code_cell("a", execution_count=1, outputs=[stream, image_only]),
+            new_code_cell(
+                "b",
+                execution_count=2,
+                metadata={"tags": [CHECK_TAG]},
+                outputs=[stream, figure, image_only, table, widget, error],
+            ),
+        ]
+    )
     nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
     nb.cells[2].metadata["execution"] = {"iopub.status.busy": "2024-01-01T00:00:00"}
 
@@ -178,7 +216,11 @@ def test_strip_outputs() -> None:
     assert check.execution_count == 2
     assert "execution" not in check.metadata
     assert [o["output_type"] for o in check.outputs] == [
-        "stream", "display_data", "execute_result", "display_data"]
+        "stream",
+        "display_data",
+        "execute_result",
+        "display_data",
+    ]
     for output in check.outputs[1:]:
         assert list(output["data"]) == ["text/plain"]
     assert check.outputs[2]["execution_count"] == 3

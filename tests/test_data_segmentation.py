@@ -42,20 +42,35 @@ def test_segmentation_loaders_follow_the_profile_and_seed():
     masks = torch.cat([y for _, y in loaders.val])
     assert masks.dtype == torch.float32 and set(masks.unique().tolist()) <= {0.0, 1.0}
     again = segmentation.make_segmentation_loaders(data, profile, seed=1, batch_size=50)
-    assert torch.equal(next(iter(again.train))[1], next(iter(
-        segmentation.make_segmentation_loaders(data, profile, seed=1, batch_size=50).train))[1])
-    assert not torch.equal(next(iter(again.val))[1], next(iter(
-        segmentation.make_segmentation_loaders(data, profile, seed=2, batch_size=50).val))[1])
+    assert torch.equal(
+        next(iter(again.train))[1],
+        next(
+            iter(segmentation.make_segmentation_loaders(data, profile, seed=1, batch_size=50).train)
+        )[1],
+    )
+    assert not torch.equal(
+        next(iter(again.val))[1],
+        next(
+            iter(segmentation.make_segmentation_loaders(data, profile, seed=2, batch_size=50).val)
+        )[1],
+    )
 
 
 def test_segmentation_data_rejects_non_binary_masks():
     data = segmentation.synthetic_segmentation(4, 2, size=16)
     with pytest.raises(ValueError, match="train_masks must be uint8 0/1"):
-        segmentation.SegmentationData(data.train_images, data.train_masks * 2, data.test_images,
-                                  data.test_masks, data.source, "bad")
+        segmentation.SegmentationData(
+            data.train_images,
+            data.train_masks * 2,
+            data.test_images,
+            data.test_masks,
+            data.source,
+            "bad",
+        )
 
 
 # --- Oxford-IIIT Pet: trimaps, a fake local copy, and missing files --------------------------
+
 
 def test_trimap_to_foreground():
     trimap = np.array([[1, 2], [3, 2]])
@@ -101,8 +116,11 @@ def pet_dir(monkeypatch, tmp_path):
     """COURSE_DATA_DIR in tmp_path, and Pet downloads that fail at once."""
     nowhere = (tmp_path / "nowhere").as_uri()
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(torchvision.datasets.OxfordIIITPet, "_RESOURCES",
-                        ((nowhere + "/images.tar.gz", "0"), (nowhere + "/annotations.tar.gz", "0")))
+    monkeypatch.setattr(
+        torchvision.datasets.OxfordIIITPet,
+        "_RESOURCES",
+        ((nowhere + "/images.tar.gz", "0"), (nowhere + "/annotations.tar.gz", "0")),
+    )
     return tmp_path
 
 
@@ -123,7 +141,8 @@ def test_real_mode_without_files_names_the_folder(pet_dir):
 
 def test_auto_mode_falls_back_to_the_generated_set_loudly(pet_dir, capsys):
     run = config.start_run(profile="quick", data="auto", quiet=True).with_data(
-        config.DataSource("real", "pretend the network is up"))
+        config.DataSource("real", "pretend the network is up")
+    )
     data = segmentation.load_segmentation(run, size=24, n_train=6, n_test=2)
     assert data.name == "synthetic_blobs" and data.source.reason.startswith("OFFLINE")
     assert "NOTICE" in capsys.readouterr().out
@@ -132,4 +151,6 @@ def test_auto_mode_falls_back_to_the_generated_set_loudly(pet_dir, capsys):
 def test_smoke_always_uses_the_generated_set(pet_dir):
     fake_pets(pet_dir)
     run = config.start_run(dataset=segmentation.PETS, profile="smoke", quiet=True)
-    assert segmentation.load_segmentation(run, size=16, n_train=4, n_test=2).source.kind == "embedded"
+    assert (
+        segmentation.load_segmentation(run, size=16, n_train=4, n_test=2).source.kind == "embedded"
+    )

@@ -13,7 +13,7 @@ def test_each_filter_is_scaled_on_its_own_keeping_its_colours():
     weight[1] *= 100  # a much larger filter must not wash out the others
     images = filters.filter_images(weight)
     assert images.shape == (5, 7, 7, 3)
-    for image, w in zip(images, weight):
+    for image, w in zip(images, weight, strict=True):
         assert image.min() == pytest.approx(0) and image.max() == pytest.approx(1)
         # One scale for all three channels: the order of the weights is kept across colours.
         order = np.argsort(w.permute(1, 2, 0).numpy().ravel())
@@ -47,7 +47,8 @@ def test_plot_filter_responses_pairs_filters_with_their_maps():
     np.testing.assert_allclose(panels["response 4"].images[0].get_array(), maps[0, 4].numpy())
     # One colour scale for all maps: the strong channel sets the top.
     assert panels["response 1"].images[0].get_clim() == pytest.approx(
-        (float(maps[0, [4, 1]].min()), float(maps[0, [4, 1]].max())))
+        (float(maps[0, [4, 1]].min()), float(maps[0, [4, 1]].max()))
+    )
     assert fig.axes[-1].get_ylabel() == "activation (shared scale)"
     plt.close(fig)
     with pytest.raises(ValueError, match="for 6 filters"):

@@ -63,9 +63,12 @@ def test_exactly_one_h1_title(path: Path, nb: nbformat.NotebookNode) -> None:
 @notebook_param
 def test_outputs_only_on_checked_cells(path: Path, nb: nbformat.NotebookNode) -> None:
     stray = [i for i, c in code_cells(nb) if c.outputs and CHECK_TAG not in tags(c)]
-    assert not stray, f"cells {stray} store outputs but are not tagged {CHECK_TAG}: run make notebooks"
-    counted = [i for i, c in code_cells(nb)
-               if c.execution_count is not None and CHECK_TAG not in tags(c)]
+    assert not stray, (
+        f"cells {stray} store outputs but are not tagged {CHECK_TAG}: run make notebooks"
+    )
+    counted = [
+        i for i, c in code_cells(nb) if c.execution_count is not None and CHECK_TAG not in tags(c)
+    ]
     assert not counted, f"unchecked cells {counted} keep an execution count: run make notebooks"
 
 
@@ -113,7 +116,8 @@ def test_first_code_cells_install_then_parameters(path: Path, nb: nbformat.Noteb
     assert 'importlib.util.find_spec("course_utils") is None' in first.source
     assert "pip" in first.source and "--upgrade" not in first.source.replace("No --upgrade", "")
     assert "parameters" in tags(second), (
-        f"second code cell ({second_index}) is not tagged 'parameters'")
+        f"second code cell ({second_index}) is not tagged 'parameters'"
+    )
 
 
 @notebook_param
@@ -153,31 +157,40 @@ def test_learning_goals_come_first(path: Path, nb: nbformat.NotebookNode) -> Non
     first = next(c for c in nb.cells if c.cell_type == "markdown")
     assert h1_lines(first.source), "the first markdown cell does not hold the H1 title"
     assert re.search(r"\*\*Learning goals", first.source), (
-        "the title cell does not state the learning goals (a '**Learning goals.**' paragraph)")
+        "the title cell does not state the learning goals (a '**Learning goals.**' paragraph)"
+    )
 
 
 @notebook_param
 def test_every_task_ends_with_a_written_takeaway(path: Path, nb: nbformat.NotebookNode) -> None:
     sections = task_sections(nb)
     assert sections, "no '## Task N: ...' sections"
-    missing = [heading for heading, cells in sections.items()
-               if not any(c.cell_type == "markdown" and TAKEAWAY.search(c.source)
-                          for c in cells)]
+    missing = [
+        heading
+        for heading, cells in sections.items()
+        if not any(c.cell_type == "markdown" and TAKEAWAY.search(c.source) for c in cells)
+    ]
     assert not missing, (
         f"tasks without a written takeaway (a markdown paragraph starting **Takeaway.**, "
-        f"**Interpretation.** or *Answer.*): {missing}")
+        f"**Interpretation.** or *Answer.*): {missing}"
+    )
 
 
 def test_takeaway_rule_finds_a_missing_takeaway() -> None:
     """The rule above can fail: a task with code but no takeaway is reported."""
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_markdown_cell("## Task 1: Something"),
-        nbformat.v4.new_code_cell("x = 1"),
-        nbformat.v4.new_markdown_cell("## Task 2: More"),
-        nbformat.v4.new_markdown_cell("**Takeaway.** It works."),
-    ])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("## Task 1: Something"),
+            nbformat.v4.new_code_cell("x = 1"),
+            nbformat.v4.new_markdown_cell("## Task 2: More"),
+            nbformat.v4.new_markdown_cell("**Takeaway.** It works."),
+        ]
+    )
     sections = task_sections(nb)
     assert list(sections) == ["## Task 1: Something", "## Task 2: More"]
-    assert not any(TAKEAWAY.search(c.source) for c in sections["## Task 1: Something"]
-                   if c.cell_type == "markdown")
+    assert not any(
+        TAKEAWAY.search(c.source)
+        for c in sections["## Task 1: Something"]
+        if c.cell_type == "markdown"
+    )
     assert any(TAKEAWAY.search(c.source) for c in sections["## Task 2: More"])

@@ -5,8 +5,13 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.inspect import (ShapeMismatchError, capture_activations, conv_layer_names,
-                                  format_layer_table, layer_table)
+from course_utils.inspect import (
+    ShapeMismatchError,
+    capture_activations,
+    conv_layer_names,
+    format_layer_table,
+    layer_table,
+)
 
 
 class Flattening(nn.Module):
@@ -25,10 +30,23 @@ class Reshaping(Flattening):
 
 
 def test_table_lists_leaf_layers_with_shapes_and_params():
-    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-                        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * 2 * 2, 3))
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(8 * 2 * 2, 3),
+    )
     table = layer_table(net, (2, 3, 4, 4))
-    assert table["type"].tolist() == ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d", "Flatten", "Linear"]
+    assert table["type"].tolist() == [
+        "Conv2d",
+        "BatchNorm2d",
+        "ReLU",
+        "MaxPool2d",
+        "Flatten",
+        "Linear",
+    ]
     assert table["output shape"].tolist()[-2:] == ["(2, 32)", "(2, 3)"]
     assert table["params"].tolist() == [224, 16, 0, 0, 0, 99]
     assert table.attrs["total_params"] == sum(p.numel() for p in net.parameters())
@@ -50,18 +68,24 @@ def test_model_mode_and_hooks_are_restored():
 
 
 def test_linear_mismatch_names_layer_and_sizes():
-    with pytest.raises(ShapeMismatchError, match=r"layer 'fc' \(Linear\) expects 100 input features, got 144"):
+    with pytest.raises(
+        ShapeMismatchError, match=r"layer 'fc' \(Linear\) expects 100 input features, got 144"
+    ):
         layer_table(Flattening(100), (1, 1, 8, 8))
 
 
 def test_conv_channel_mismatch_names_layer():
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(5, 2, 3))
-    with pytest.raises(ShapeMismatchError, match=r"layer '1' \(Conv2d\) expects 5 input channels, got 4"):
+    with pytest.raises(
+        ShapeMismatchError, match=r"layer '1' \(Conv2d\) expects 5 input channels, got 4"
+    ):
         layer_table(net, (1, 3, 8, 8))
 
 
 def test_error_in_forward_names_the_last_layer_that_ran():
-    with pytest.raises(ShapeMismatchError, match=r"after layer 'conv' \(its output shape is \(1, 4, 6, 6\)\)"):
+    with pytest.raises(
+        ShapeMismatchError, match=r"after layer 'conv' \(its output shape is \(1, 4, 6, 6\)\)"
+    ):
         layer_table(Reshaping(7), (1, 1, 8, 8))
     net = Reshaping(7)
     with pytest.raises(ShapeMismatchError):
@@ -131,8 +155,11 @@ def test_hooks_are_removed_even_when_the_forward_pass_raises():
 
 def test_unknown_layer_names_the_layers_that_exist():
     net = SmallCNN()
-    with pytest.raises(KeyError, match=r"no layer named 'conv9'.*'conv1', 'pool', 'block', "
-                                       r"'block.0', 'block.1', 'fc'"):
+    with pytest.raises(
+        KeyError,
+        match=r"no layer named 'conv9'.*'conv1', 'pool', 'block', "
+        r"'block.0', 'block.1', 'fc'",
+    ):
         capture_activations(net, ["conv1", "conv9"], torch.randn(1, 1, 8, 8))
     assert not all_hooks(net)
 

@@ -23,8 +23,9 @@ def test_accuracy_matches_sklearn(labels_and_predictions):
     labels, predictions = labels_and_predictions
     expected = sklearn.metrics.accuracy_score(labels, predictions)
     assert metrics.accuracy(predictions, labels) == pytest.approx(expected)
-    assert metrics.accuracy(torch.from_numpy(predictions), torch.from_numpy(labels)) == \
-        pytest.approx(expected)
+    assert metrics.accuracy(
+        torch.from_numpy(predictions), torch.from_numpy(labels)
+    ) == pytest.approx(expected)
 
 
 def test_confusion_matrix_matches_sklearn(labels_and_predictions):
@@ -61,15 +62,31 @@ def test_bad_input_is_explained():
 
 
 def test_aggregate_over_seeds_means_spread_and_counts():
-    runs = pd.DataFrame({"lr": [0.1, 0.1, 0.1, 0.01], "opt": ["sgd"] * 4,
-                         "seed": [0, 1, 2, 0], "val_acc": [0.8, 0.9, 1.0, 0.5],
-                         "epochs": [3, 4, 5, 9], "cached": [True, False, True, False]})
+    runs = pd.DataFrame(
+        {
+            "lr": [0.1, 0.1, 0.1, 0.01],
+            "opt": ["sgd"] * 4,
+            "seed": [0, 1, 2, 0],
+            "val_acc": [0.8, 0.9, 1.0, 0.5],
+            "epochs": [3, 4, 5, 9],
+            "cached": [True, False, True, False],
+        }
+    )
 
-    table = metrics.aggregate_over_seeds(runs, ["lr", "opt"], spread=["val_acc"],
-                                         stats=["std", "min", "max"])
+    table = metrics.aggregate_over_seeds(
+        runs, ["lr", "opt"], spread=["val_acc"], stats=["std", "min", "max"]
+    )
 
-    assert list(table.columns) == ["lr", "opt", "val_acc", "val_acc_std", "val_acc_min",
-                                   "val_acc_max", "epochs", "n_seeds"]
+    assert list(table.columns) == [
+        "lr",
+        "opt",
+        "val_acc",
+        "val_acc_std",
+        "val_acc_min",
+        "val_acc_max",
+        "epochs",
+        "n_seeds",
+    ]
     first = table.iloc[0]
     assert (first["lr"], first["n_seeds"]) == (0.1, 3)
     assert first["val_acc"] == pytest.approx(0.9)
@@ -79,8 +96,9 @@ def test_aggregate_over_seeds_means_spread_and_counts():
 
 
 def test_aggregate_keeps_none_as_a_group_of_its_own():
-    runs = pd.DataFrame({"dropout": [None, None, 0.5], "seed": [0, 1, 0],
-                         "val_acc": [0.6, 0.8, 0.9]})
+    runs = pd.DataFrame(
+        {"dropout": [None, None, 0.5], "seed": [0, 1, 0], "val_acc": [0.6, 0.8, 0.9]}
+    )
     table = metrics.aggregate_over_seeds(runs, ["dropout"])
     assert len(table) == 2 and table["n_seeds"].tolist() == [2, 1]
     assert table["val_acc"].tolist() == pytest.approx([0.7, 0.9])
@@ -94,14 +112,22 @@ def test_aggregate_rejects_a_non_numeric_spread_column():
 
 def test_curves_of_runs_stopped_early_average_what_is_there():
     # Seed 0 stopped early after 2 epochs; seed 1 ran all 4; "adam" has one 3-epoch run.
-    rows = [("sgd", 1, 1, 0.60), ("sgd", 1, 2, 0.70), ("sgd", 1, 3, 0.75), ("sgd", 1, 4, 0.80),
-            ("sgd", 0, 1, 0.40), ("sgd", 0, 2, 0.50),
-            ("adam", 0, 3, 0.90), ("adam", 0, 1, 0.70), ("adam", 0, 2, 0.80)]
+    rows = [
+        ("sgd", 1, 1, 0.60),
+        ("sgd", 1, 2, 0.70),
+        ("sgd", 1, 3, 0.75),
+        ("sgd", 1, 4, 0.80),
+        ("sgd", 0, 1, 0.40),
+        ("sgd", 0, 2, 0.50),
+        ("adam", 0, 3, 0.90),
+        ("adam", 0, 1, 0.70),
+        ("adam", 0, 2, 0.80),
+    ]
     curves = pd.DataFrame(rows, columns=["optimizer", "seed", "epoch", "val_acc"])
     table = metrics.aggregate_curves(curves, ["optimizer"], ["val_acc"])
 
     assert table["optimizer"].tolist() == ["sgd"] * 4 + ["adam"] * 3  # first appearance
-    assert table["epoch"].tolist() == [1, 2, 3, 4, 1, 2, 3]            # ascending within
+    assert table["epoch"].tolist() == [1, 2, 3, 4, 1, 2, 3]  # ascending within
     sgd = table[table["optimizer"] == "sgd"].set_index("epoch")
     assert sgd["n_seeds"].tolist() == [2, 2, 1, 1]
     assert sgd.loc[1, "val_acc"] == pytest.approx(0.5)
@@ -110,8 +136,15 @@ def test_curves_of_runs_stopped_early_average_what_is_there():
     # Past the early stop only seed 1 is left: its own value, and no spread.
     assert sgd.loc[4, "val_acc"] == sgd.loc[4, "val_acc_min"] == sgd.loc[4, "val_acc_max"] == 0.8
     assert np.isnan(sgd.loc[4, "val_acc_std"])
-    assert list(table.columns) == ["optimizer", "epoch", "val_acc", "val_acc_std",
-                                   "val_acc_min", "val_acc_max", "n_seeds"]
+    assert list(table.columns) == [
+        "optimizer",
+        "epoch",
+        "val_acc",
+        "val_acc_std",
+        "val_acc_min",
+        "val_acc_max",
+        "n_seeds",
+    ]
 
 
 # ------------------------------------------------------------ binary masks
@@ -126,9 +159,11 @@ def test_f1_and_iou_agree_with_sklearn_on_random_masks(seed, foreground):
     predictions = np.where(rng.random(masks.shape) < 0.8, masks, rng.random(masks.shape) < 0.5)
     flat_true, flat_pred = masks.ravel(), predictions.ravel()
     assert metrics.f1_score(predictions, masks) == pytest.approx(
-        sklearn.metrics.f1_score(flat_true, flat_pred))
+        sklearn.metrics.f1_score(flat_true, flat_pred)
+    )
     assert metrics.iou_score(predictions, masks) == pytest.approx(
-        sklearn.metrics.jaccard_score(flat_true, flat_pred))
+        sklearn.metrics.jaccard_score(flat_true, flat_pred)
+    )
     # Tensors of 0.0/1.0 (as BCE targets are) give the same scores as bool arrays.
     as_floats = torch.from_numpy(predictions).float(), torch.from_numpy(masks).float()
     assert metrics.f1_score(*as_floats) == metrics.f1_score(predictions, masks)
@@ -146,7 +181,8 @@ def test_empty_masks_follow_the_zero_division_convention():
     assert metrics.f1_score(empty, empty) == 1.0
     assert metrics.iou_score(empty, empty, zero_division=0.0) == 0.0
     assert metrics.f1_score(empty, empty, zero_division=0.0) == pytest.approx(
-        sklearn.metrics.f1_score(empty.ravel(), empty.ravel(), zero_division=0.0))
+        sklearn.metrics.f1_score(empty.ravel(), empty.ravel(), zero_division=0.0)
+    )
     # A missed foreground is a score of 0, not a division by zero.
     full = ~empty
     assert metrics.f1_score(empty, full) == 0.0

@@ -19,6 +19,7 @@ if str(ROOT) not in sys.path:  # `tests.nbval_guard` imports as `-p tests.nbval_
     sys.path.insert(0, str(ROOT))
 
 from tests.nbval_guard import describe_exit  # noqa: E402
+
 SANITIZE_CFG = ROOT / "course_utils" / "instructor" / "verify" / "sanitize.cfg"
 
 
@@ -30,23 +31,45 @@ def write_notebook(path: Path, *sources: str) -> Path:
 
 def run_nbval(notebook: Path, cell_timeout: int = 600) -> tuple[subprocess.CompletedProcess, float]:
     """Run nbval with the guard on one notebook, as `make nbval` does; return result and time."""
-    cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env",
-           f"--nbval-cell-timeout={cell_timeout}", "--nbval-sanitize-with", str(SANITIZE_CFG),
-           "-p", "tests.nbval_guard", "-p", "no:cacheprovider", "-rs",
-           "--rootdir", str(notebook.parent), str(notebook)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--nbval-lax",
+        "--nbval-current-env",
+        f"--nbval-cell-timeout={cell_timeout}",
+        "--nbval-sanitize-with",
+        str(SANITIZE_CFG),
+        "-p",
+        "tests.nbval_guard",
+        "-p",
+        "no:cacheprovider",
+        "-rs",
+        "--rootdir",
+        str(notebook.parent),
+        str(notebook),
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     start = time.monotonic()
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     return result, time.monotonic() - start
 
 
-@pytest.mark.parametrize("death", [
-    "import os; os._exit(1)",
-    "import os, signal; os.kill(os.getpid(), signal.SIGKILL)",
-], ids=["os_exit", "sigkill"])
+@pytest.mark.parametrize(
+    "death",
+    [
+        "import os; os._exit(1)",
+        "import os, signal; os.kill(os.getpid(), signal.SIGKILL)",
+    ],
+    ids=["os_exit", "sigkill"],
+)
 def test_dead_kernel_fails_within_seconds(tmp_path: Path, death: str) -> None:
-    nb = write_notebook(tmp_path / "dies.ipynb", "print('before')",
-                        f"print('dying', flush=True)\n{death}", "print('never runs')")
+    nb = write_notebook(
+        tmp_path / "dies.ipynb",
+        "print('before')",
+        f"print('dying', flush=True)\n{death}",
+        "print('never runs')",
+    )
     result, seconds = run_nbval(nb)
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
@@ -85,25 +108,34 @@ def sanitize(text: str) -> str:
     return text
 
 
-@pytest.mark.parametrize("first, second", [
-    ("<Net object at 0x7f3a2c1d0e50>", "<Net object at 0x55d0c0ffee00>"),
-    ("epoch done in 1.23 s", "epoch done in 17.9 s"),
-    ("step 45ms", "step 3ms"),
-    (" 50%|#####     | 5/10 [00:01<00:01,  4.99it/s]", "100%|##########| 10/10 [00:03<00:00, 3.1it/s]"),
-    ("RUN RECORD | profile=smoke | device=cpu", "RUN RECORD | profile=full | device=cuda"),
-    ("saved to /home/ana/course/data/x.pt", "saved to /builds/ci/repo/data/x.pt"),
-])
+@pytest.mark.parametrize(
+    "first, second",
+    [
+        ("<Net object at 0x7f3a2c1d0e50>", "<Net object at 0x55d0c0ffee00>"),
+        ("epoch done in 1.23 s", "epoch done in 17.9 s"),
+        ("step 45ms", "step 3ms"),
+        (
+            " 50%|#####     | 5/10 [00:01<00:01,  4.99it/s]",
+            "100%|##########| 10/10 [00:03<00:00, 3.1it/s]",
+        ),
+        ("RUN RECORD | profile=smoke | device=cpu", "RUN RECORD | profile=full | device=cuda"),
+        ("saved to /home/ana/course/data/x.pt", "saved to /builds/ci/repo/data/x.pt"),
+    ],
+)
 def test_sanitizer_hides_what_varies(first: str, second: str) -> None:
     assert first != second
     assert sanitize(first) == sanitize(second)
 
 
-@pytest.mark.parametrize("text", [
-    "torch.Size([64, 1, 28, 28])",
-    "parameters: 431,080",
-    "accuracy 0.98 (3/4 correct)",
-    "conv2s and 10 samples",
-    "PASS: conv2d matches F.conv2d",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "torch.Size([64, 1, 28, 28])",
+        "parameters: 431,080",
+        "accuracy 0.98 (3/4 correct)",
+        "conv2s and 10 samples",
+        "PASS: conv2d matches F.conv2d",
+    ],
+)
 def test_sanitizer_keeps_facts(text: str) -> None:
     assert sanitize(text) == text

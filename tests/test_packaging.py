@@ -30,8 +30,11 @@ def pins(lines: list[str]) -> dict[str, str]:
 
 
 def constraint_pins() -> dict[str, str]:
-    lines = [line for line in (ROOT / "constraints.txt").read_text().splitlines()
-             if line.strip() and not line.lstrip().startswith("#")]
+    lines = [
+        line
+        for line in (ROOT / "constraints.txt").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     unpinned = [line for line in lines if not PIN.match(line)]
     assert not unpinned, f"constraints.txt lines that are not exact pins: {unpinned}"
     return pins(lines)
@@ -57,7 +60,8 @@ def test_constraints_and_environment_pin_the_same() -> None:
     assert constraints, "constraints.txt pins nothing"
     assert constraints == environment, (
         f"only in constraints.txt: {sorted(constraints.items() - environment.items())}; "
-        f"only in environment.yml: {sorted(environment.items() - constraints.items())}")
+        f"only in environment.yml: {sorted(environment.items() - constraints.items())}"
+    )
 
 
 def test_torch_and_torchvision_pins() -> None:
@@ -73,12 +77,14 @@ def test_declared_dependency_is_pinned_within_range(requirement: Requirement) ->
     assert name in constraints, f"{requirement} has no pin in constraints.txt"
     version = Version(constraints[name])
     assert requirement.specifier.contains(version, prereleases=True), (
-        f"constraints.txt pins {name}=={version}, outside pyproject's {requirement}")
+        f"constraints.txt pins {name}=={version}, outside pyproject's {requirement}"
+    )
 
 
 def test_environment_python_satisfies_requires_python() -> None:
-    match = re.search(r"^\s*-\s*python\s*=\s*([\d.]+)\s*$",
-                      (ROOT / "environment.yml").read_text(), re.MULTILINE)
+    match = re.search(
+        r"^\s*-\s*python\s*=\s*([\d.]+)\s*$", (ROOT / "environment.yml").read_text(), re.MULTILINE
+    )
     assert match, "environment.yml does not pin python"
     requires = SpecifierSet(pyproject()["project"]["requires-python"])
     assert requires.contains(match[1]), f"python={match[1]} is outside {requires}"
@@ -88,6 +94,9 @@ def test_environment_python_satisfies_requires_python() -> None:
 def test_no_custom_package_index(name: str) -> None:
     path = ROOT / name
     assert path.is_file(), f"{name} is missing"
-    hits = [line.strip() for line in path.read_text().splitlines()
-            if re.search(r"(extra[-_])?index[-_]url", line, re.IGNORECASE)]
+    hits = [
+        line.strip()
+        for line in path.read_text().splitlines()
+        if re.search(r"(extra[-_])?index[-_]url", line, re.IGNORECASE)
+    ]
     assert not hits, f"{name} points pip at another package index: {hits}"

@@ -82,8 +82,9 @@ def test_disabled_bar_shows_nothing(handles: list[FakeHandle]) -> None:
     assert handles == []
 
 
-def test_progress_bar_picks_the_kind_that_fits(monkeypatch: pytest.MonkeyPatch,
-                                               handles: list[FakeHandle]) -> None:
+def test_progress_bar_picks_the_kind_that_fits(
+    monkeypatch: pytest.MonkeyPatch, handles: list[FakeHandle]
+) -> None:
     text_bar = progress.progress_bar(total=1, file=io.StringIO())
     assert type(text_bar) is not progress.StaticNotebookBar and isinstance(text_bar, tqdm)
     text_bar.close()

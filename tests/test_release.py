@@ -37,13 +37,36 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The student release of the course's notebooks."""
     out = tmp_path_factory.mktemp("release") / "student"
     timings = out.parent / "results.json"  # as `course run` writes it
-    timings.write_text(json.dumps({"machine": "2-core x86_64 machine (Linux)", "notebooks": [
-        {"name": NOTEBOOKS[0].name, "status": "ok", "profile": "quick", "device": "cpu",
-         "wall_s": 16.0},
-        {"name": NOTEBOOKS[1].name, "status": "ok", "profile": "quick", "device": "cpu",
-         "wall_s": 306.0},
-        {"name": NOTEBOOKS[2].name, "status": "ok", "profile": "full", "device": "cuda",
-         "wall_s": 5.0}]}))
+    timings.write_text(
+        json.dumps(
+            {
+                "machine": "2-core x86_64 machine (Linux)",
+                "notebooks": [
+                    {
+                        "name": NOTEBOOKS[0].name,
+                        "status": "ok",
+                        "profile": "quick",
+                        "device": "cpu",
+                        "wall_s": 16.0,
+                    },
+                    {
+                        "name": NOTEBOOKS[1].name,
+                        "status": "ok",
+                        "profile": "quick",
+                        "device": "cpu",
+                        "wall_s": 306.0,
+                    },
+                    {
+                        "name": NOTEBOOKS[2].name,
+                        "status": "ok",
+                        "profile": "full",
+                        "device": "cuda",
+                        "wall_s": 5.0,
+                    },
+                ],
+            }
+        )
+    )
     # A ReleaseError names the notebook and cell.
     build_release(NOTEBOOK_DIR, out, package_url=PACKAGE_URL, results_file=timings)
     return out
@@ -152,15 +175,21 @@ def test_no_solution_line_in_the_release(path: Path, release: Path) -> None:
 
 def test_release_ships_the_helpers_without_the_instructor_tools(release: Path) -> None:
     source = ROOT / PACKAGE
-    expected = {p.relative_to(source): p.read_bytes() for p in source.rglob("*")
-                if p.is_file() and "__pycache__" not in p.parts
-                and p.relative_to(source).parts[0] != "instructor"}
-    shipped = {p.relative_to(release / PACKAGE): p.read_bytes()
-               for p in (release / PACKAGE).rglob("*") if p.is_file()}
+    expected = {
+        p.relative_to(source): p.read_bytes()
+        for p in source.rglob("*")
+        if p.is_file()
+        and "__pycache__" not in p.parts
+        and p.relative_to(source).parts[0] != "instructor"
+    }
+    shipped = {
+        p.relative_to(release / PACKAGE): p.read_bytes()
+        for p in (release / PACKAGE).rglob("*")
+        if p.is_file()
+    }
     assert shipped == expected
     assert not (release / PACKAGE / "instructor").exists()
-    assert sorted(p.name for p in (release / "notebooks").iterdir()) == \
-        [p.name for p in NOTEBOOKS]
+    assert sorted(p.name for p in (release / "notebooks").iterdir()) == [p.name for p in NOTEBOOKS]
     for name in ("LICENSE", "data/README.md", ".gitignore", "constraints.txt"):
         assert (release / name).is_file(), name
 
@@ -177,16 +206,26 @@ def test_student_pyproject_installs_no_instructor_tools(release: Path) -> None:
     assert f"{INSTRUCTOR_PACKAGE}*" in find["exclude"]
     assert set(student["tool"]) == {"setuptools"}, "no pytest, lint or type-check settings"
     instructor_only = {"nbgrader", "nbval", "nbconvert", "pytest"}
-    pins = {line.split("==")[0] for line in (release / "constraints.txt").read_text().splitlines()
-            if "==" in line}
+    pins = {
+        line.split("==")[0]
+        for line in (release / "constraints.txt").read_text().splitlines()
+        if "==" in line
+    }
     assert {"torch", "torchvision", "jupyterlab"} <= pins and not pins & instructor_only
 
 
 def test_student_readme(release: Path) -> None:
     readme = (release / "README.md").read_text()
     assert readme != (ROOT / "README.md").read_text()
-    for needed in ('pip install ".[lab]"', "Colab", "JupyterLab", PACKAGE_URL, "Handing in",
-                   "COURSE_DATA_DIR", "NotImplementedError"):
+    for needed in (
+        'pip install ".[lab]"',
+        "Colab",
+        "JupyterLab",
+        PACKAGE_URL,
+        "Handing in",
+        "COURSE_DATA_DIR",
+        "NotImplementedError",
+    ):
         assert needed in readme, needed
     for row in readme.splitlines():
         if NOTEBOOKS[0].name in row:
@@ -197,22 +236,40 @@ def test_student_readme(release: Path) -> None:
             assert row.endswith("| not measured |"), row
     assert "2-core x86_64 machine (Linux)" in readme
     # Nothing an instructor's README says: make targets, markers, results, grading tools.
-    for forbidden in ("make run", "make test", "SOLUTION", "nbgrader", "course verify",
-                      "course release", "%|", "test accuracy"):
+    for forbidden in (
+        "make run",
+        "make test",
+        "SOLUTION",
+        "nbgrader",
+        "course verify",
+        "course release",
+        "%|",
+        "test accuracy",
+    ):
         assert forbidden not in readme, forbidden
 
 
 def test_markdown_solution_regions_are_cleared() -> None:
-    nb = new_notebook(cells=[new_markdown_cell(
-        f"**Why does momentum help?**\n{SOLUTION_BEGIN}\nIt averages gradients.\n"
-        f"{SOLUTION_END}\n\nNext, the sweep.")])
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell(
+                f"**Why does momentum help?**\n{SOLUTION_BEGIN}\nIt averages gradients.\n"
+                f"{SOLUTION_END}\n\nNext, the sweep."
+            )
+        ]
+    )
     assert student_notebook(nb).cells[0].source == (
-        f"**Why does momentum help?**\n{TEXT_STUB}\n\nNext, the sweep.")
+        f"**Why does momentum help?**\n{TEXT_STUB}\n\nNext, the sweep."
+    )
 
 
 def test_unbalanced_markers_stop_the_release() -> None:
-    nb = new_notebook(cells=[new_code_cell("x = 1"), new_markdown_cell(
-        f"Write between `{SOLUTION_BEGIN}` and `{SOLUTION_END}`.")])
+    nb = new_notebook(
+        cells=[
+            new_code_cell("x = 1"),
+            new_markdown_cell(f"Write between `{SOLUTION_BEGIN}` and `{SOLUTION_END}`."),
+        ]
+    )
     with pytest.raises(ReleaseError, match=f"a.ipynb cell 1: .*needs its own {SOLUTION_END}"):
         student_notebook(nb, "a.ipynb")
 
@@ -224,8 +281,12 @@ def test_package_url_needs_an_install_cell_and_a_plain_url(tmp_path: Path) -> No
     source = tmp_path / "notebooks"
     source.mkdir()
     nbformat.write(nb, source / "a.ipynb")
-    assert cli.main(["release", str(source), "--out", str(tmp_path / "s"),
-                     "--package-url", "x'; import os"]) == 1
+    assert (
+        cli.main(
+            ["release", str(source), "--out", str(tmp_path / "s"), "--package-url", "x'; import os"]
+        )
+        == 1
+    )
     assert not (tmp_path / "s").exists()
 
 
@@ -234,31 +295,47 @@ def test_release_needs_the_course_folder(tmp_path: Path, monkeypatch: pytest.Mon
     source.mkdir()
     nbformat.write(new_notebook(cells=[new_code_cell("x = 1")]), source / "a.ipynb")
     monkeypatch.setattr(release_module, "ROOT", tmp_path / "site-packages")
-    with pytest.raises(ReleaseError, match="no course folder .*run `course release` from a "
-                                           "checkout"):
+    with pytest.raises(
+        ReleaseError, match="no course folder .*run `course release` from a checkout"
+    ):
         build_release(source, tmp_path / "student")
 
 
 def test_stub_keeps_indentation() -> None:
-    nb = new_notebook(cells=[
-        new_markdown_cell("Replace `raise NotImplementedError` with your code."),
-        new_code_cell("class Net:\n    def forward(self, x):\n        " + SOLUTION_BEGIN +
-                      "\n        return x * 2\n        " + SOLUTION_END + "\n\n\nnet = Net()"),
-    ])
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell("Replace `raise NotImplementedError` with your code."),
+            new_code_cell(
+                "class Net:\n    def forward(self, x):\n        "
+                + SOLUTION_BEGIN
+                + "\n        return x * 2\n        "
+                + SOLUTION_END
+                + "\n\n\nnet = Net()"
+            ),
+        ]
+    )
     student = student_notebook(nb)
     assert student.cells[0].source == nb.cells[0].source
     assert student.cells[1].source == (
         "class Net:\n    def forward(self, x):\n        # YOUR CODE HERE\n"
-        "        raise NotImplementedError\n\n\nnet = Net()")
+        "        raise NotImplementedError\n\n\nnet = Net()"
+    )
     assert "return x * 2" in nb.cells[1].source, "the solution notebook is left unchanged"
 
 
 def test_stub_that_breaks_the_syntax_stops_the_release(tmp_path: Path) -> None:
     source = tmp_path / "notebooks"
     source.mkdir()
-    nbformat.write(new_notebook(cells=[new_code_cell(
-        f"sizes = {{\n    {SOLUTION_BEGIN}\n    'a': 1,\n    {SOLUTION_END}\n}}")]),
-        source / "broken.ipynb")
+    nbformat.write(
+        new_notebook(
+            cells=[
+                new_code_cell(
+                    f"sizes = {{\n    {SOLUTION_BEGIN}\n    'a': 1,\n    {SOLUTION_END}\n}}"
+                )
+            ]
+        ),
+        source / "broken.ipynb",
+    )
     with pytest.raises(ReleaseError, match="broken.ipynb cell 0: the stub does not compile"):
         build_release(source, tmp_path / "student")
     assert not (tmp_path / "student").exists(), "nothing is written for a broken notebook"
@@ -267,8 +344,10 @@ def test_stub_that_breaks_the_syntax_stops_the_release(tmp_path: Path) -> None:
 def test_release_replaces_only_an_earlier_release(tmp_path: Path) -> None:
     source = tmp_path / "notebooks"
     source.mkdir()
-    nbformat.write(new_notebook(cells=[new_code_cell(f"{SOLUTION_BEGIN}\nx = 1\n{SOLUTION_END}")]),
-                   source / "one.ipynb")
+    nbformat.write(
+        new_notebook(cells=[new_code_cell(f"{SOLUTION_BEGIN}\nx = 1\n{SOLUTION_END}")]),
+        source / "one.ipynb",
+    )
     out = tmp_path / "student"
     assert cli.main(["release", str(source), "--out", str(out)]) == 0
     (out / "stale.txt").write_text("from an earlier release")

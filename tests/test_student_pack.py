@@ -65,8 +65,9 @@ print("REPORT " + json.dumps(report))
 
 def run(command: list[str], env: dict[str, str], cwd: Path, timeout: int) -> str:
     """Run ``command``; fail the test with its output if it fails."""
-    done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+    done = subprocess.run(
+        command, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
     assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
@@ -81,29 +82,64 @@ def student_env(tmp_path_factory: pytest.TempPathFactory) -> dict:
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
-    purelib = Path(run([str(python), "-c", "import sysconfig; "
-                        "print(sysconfig.get_paths()['purelib'])"], os.environ.copy(), base,
-                       60).strip())
+    purelib = Path(
+        run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            os.environ.copy(),
+            base,
+            60,
+        ).strip()
+    )
     (purelib / "course_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
 
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "JUPYTER_PATH")}
-    env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
-               # The fresh venv's own kernel: the one `ipykernel install --sys-prefix` made.
-               JUPYTER_PATH=str(venv / "share" / "jupyter"), XDG_CACHE_HOME=str(base / "cache"),
-               COURSE_PROFILE="smoke", COURSE_LIVE_PLOT="0")
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "JUPYTER_PATH")
+    }
+    env.update(
+        PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
+        # The fresh venv's own kernel: the one `ipykernel install --sys-prefix` made.
+        JUPYTER_PATH=str(venv / "share" / "jupyter"),
+        XDG_CACHE_HOME=str(base / "cache"),
+        COURSE_PROFILE="smoke",
+        COURSE_LIVE_PLOT="0",
+    )
     env.pop("COURSE_DATA_DIR", None)
     # Plain pip, not editable: this project's pip working on the fresh interpreter.
-    run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
-         "--no-deps", "--no-build-isolation", str(pack)], env, base, 600)
-    run([str(python), "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3"],
-        env, base, 120)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            str(pack),
+        ],
+        env,
+        base,
+        600,
+    )
+    run(
+        [str(python), "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3"],
+        env,
+        base,
+        120,
+    )
 
     shutil.copy2(SOLUTION, pack / "notebooks" / SOLUTION_COPY)
     (base / "driver.py").write_text(DRIVER)
     # From outside the pack: the data folder must not fall back inside site-packages.
-    output = run([str(python), str(base / "driver.py"), str(pack / "notebooks"),
-                  str(CELL_TIMEOUT)], env, base, 3000)
+    output = run(
+        [str(python), str(base / "driver.py"), str(pack / "notebooks"), str(CELL_TIMEOUT)],
+        env,
+        base,
+        3000,
+    )
     report = json.loads(output.split("REPORT ", 1)[1])
     return {"pack": pack, "venv": venv, "purelib": purelib, "report": report}
 
@@ -125,8 +161,9 @@ def test_course_utils_comes_from_the_installed_pack(student_env: dict) -> None:
 def test_no_instructor_tools_are_installed(student_env: dict) -> None:
     report = student_env["report"]
     assert not report["instructor"], "course_utils.instructor is importable"
-    assert report["course_command"] is None or \
-        not Path(report["course_command"]).is_relative_to(student_env["venv"])
+    assert report["course_command"] is None or not Path(report["course_command"]).is_relative_to(
+        student_env["venv"]
+    )
     assert not (student_env["venv"] / "bin" / "course").exists()
     assert not list(student_env["purelib"].glob("course_utils/instructor"))
 
@@ -140,9 +177,11 @@ def test_data_folder_is_outside_site_packages(student_env: dict) -> None:
 def test_installed_package_data(student_env: dict) -> None:
     installed = student_env["purelib"] / "course_utils"
     assert (installed / "py.typed").is_file()
-    shipped = {p.relative_to(student_env["pack"]) for p in
-               (student_env["pack"] / "course_utils").rglob("*")
-               if p.is_file() and p.suffix not in (".py", ".pyc")}
+    shipped = {
+        p.relative_to(student_env["pack"])
+        for p in (student_env["pack"] / "course_utils").rglob("*")
+        if p.is_file() and p.suffix not in (".py", ".pyc")
+    }
     assert shipped, "the pack ships data files"
     for relative in shipped:
         assert (student_env["purelib"] / relative).is_file(), f"{relative} is not installed"
@@ -161,7 +200,9 @@ def test_solution_notebook_passes_in_the_installed_pack(student_env: dict) -> No
 def test_pack_lists_every_dependency_extra_in_dev() -> None:
     """`.[dev]` installs everything: it repeats the `lab` and `instructor` extras."""
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"]
-    missing = [text for name in ("lab", "instructor") for text in extras[name]
-               if text not in extras["dev"]]
+        "optional-dependencies"
+    ]
+    missing = [
+        text for name in ("lab", "instructor") for text in extras[name] if text not in extras["dev"]
+    ]
     assert not missing, f"in an extra but not in dev: {missing}"

@@ -44,8 +44,9 @@ from course_utils.instructor.verify.template import (
 )
 from course_utils.notebooks import execute_notebook, kernel_env
 
-pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None,
-                                reason="bubblewrap is not installed (apt-get install bubblewrap)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("bwrap") is None, reason="bubblewrap is not installed (apt-get install bubblewrap)"
+)
 NAME = "tiny.ipynb"
 FAST = Limits(cell_timeout=10, notebook_timeout=120, memory_mb=1024)
 SOLUTION = "### BEGIN SOLUTION\nanswer = 6 * 7\n### END SOLUTION"
@@ -53,15 +54,21 @@ SOLUTION = "### BEGIN SOLUTION\nanswer = 6 * 7\n### END SOLUTION"
 
 def tiny_template() -> nbformat.NotebookNode:
     """Cell 2 is the solution, cell 3 is checked (2 points), cell 4 prints two results."""
-    nb = new_notebook(cells=[
-        new_markdown_cell("# A tiny assignment"),
-        new_code_cell("import math"),
-        new_code_cell(SOLUTION),
-        new_code_cell("print('the answer is', answer)",
-                      metadata={"tags": [CHECK_TAG], "course": {"points": 2}}),
-        new_code_cell('print(f"answer: {answer}")\nprint(f"accuracy: {0.93}")',
-                      metadata={"tags": [RESULT_TAG]}),
-    ])
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell("# A tiny assignment"),
+            new_code_cell("import math"),
+            new_code_cell(SOLUTION),
+            new_code_cell(
+                "print('the answer is', answer)",
+                metadata={"tags": [CHECK_TAG], "course": {"points": 2}},
+            ),
+            new_code_cell(
+                'print(f"answer: {answer}")\nprint(f"accuracy: {0.93}")',
+                metadata={"tags": [RESULT_TAG]},
+            ),
+        ]
+    )
     for index, cell in enumerate(nb.cells):
         cell.id = f"cell{index:04d}"
     return nb
@@ -83,8 +90,13 @@ def genuine(template_dir: Path) -> nbformat.NotebookNode:
     return nbformat.read(template_dir / NAME, as_version=4)
 
 
-def write(folder: Path, student: str, nb: nbformat.NotebookNode, solution: str | None = None,
-          name: str = NAME) -> Path:
+def write(
+    folder: Path,
+    student: str,
+    nb: nbformat.NotebookNode,
+    solution: str | None = None,
+    name: str = NAME,
+) -> Path:
     """Write ``nb`` (with another solution cell source, if given) as a student's file."""
     nb = copy.deepcopy(nb)
     if solution is not None:
@@ -108,24 +120,30 @@ def test_tampering_names_each_changed_cell(genuine: nbformat.NotebookNode) -> No
     tagged.cells[2].metadata.tags = [RESULT_TAG]
     assert tampering(template, genuine) == []
     assert tampering(template, deleted) == ["cell 3 (print('the answer is', answer)) is missing"]
-    assert "cell 3 (print('the answer is', answer)) is re-tagged" in tampering(template,
-                                                                              retagged)[0]
+    assert (
+        "cell 3 (print('the answer is', answer)) is re-tagged" in tampering(template, retagged)[0]
+    )
     assert tampering(template, blanked) == ["cell 3 (print('the answer is', answer)) is blanked"]
     assert tampering(template, moved) == ["cell 3 (print('the answer is', answer)) is moved"]
     assert tampering(template, tagged) == [
-        "cell 2 (### BEGIN SOLUTION) is tagged result, which the template's cell is not"]
+        "cell 2 (### BEGIN SOLUTION) is tagged result, which the template's cell is not"
+    ]
 
 
 def test_notebook_to_run_takes_only_solution_cells_from_the_submission(
-        genuine: nbformat.NotebookNode) -> None:
+    genuine: nbformat.NotebookNode,
+) -> None:
     template = Template(Path(NAME), genuine)
     mine = copy.deepcopy(genuine)
     mine.cells[1].source = "import os; os.system('touch /tmp/owned')"
     mine.cells[2].source = "answer = 41"
     mine.cells.append(new_code_cell("print('extra cell')"))
     run, notes = notebook_to_run(template, mine)
-    assert [c.source for c in run.cells][:3] == ["# A tiny assignment", "import math",
-                                                 "answer = 41"]
+    assert [c.source for c in run.cells][:3] == [
+        "# A tiny assignment",
+        "import math",
+        "answer = 41",
+    ]
     assert run.cells[3].source.endswith("print('the answer is', answer)")
     assert "course_utils.checks" in run.cells[3].source, "checks re-imported first"
     assert len(run.cells) == len(genuine.cells) and notes == []
@@ -142,12 +160,17 @@ def test_sanitizer_blanks_the_progress_bar_not_the_line() -> None:
     assert text(bar) == text(bar.replace("00:01", "00:07").replace("9.87", "1.02"))
     assert text(bar) == "epoch 1:PROGRESS-BAR\n"
     assert text("PASS check_convolution: 20 cases agree 100%|\n") != text(
-        "FAIL check_convolution: 3 cases disagree 100%|\n")
+        "FAIL check_convolution: 3 cases disagree 100%|\n"
+    )
 
 
 def test_csv_and_markdown_escape_what_a_submission_controls() -> None:
-    evil = Verdict("x\n## forged: verified | |.ipynb", VERIFIED, "=1+2",
-                   results={"answer": '=HYPERLINK("http://evil.example","click")'})
+    evil = Verdict(
+        "x\n## forged: verified | |.ipynb",
+        VERIFIED,
+        "=1+2",
+        results={"answer": '=HYPERLINK("http://evil.example","click")'},
+    )
     rows = list(csv.DictReader(report.to_csv([evil], ["result:answer"]).splitlines()))
     assert rows[0]["result:answer"] == '\'=HYPERLINK("http://evil.example","click")'
     assert rows[0]["note"] == "'=1+2"
@@ -168,15 +191,26 @@ def test_gradebook_keeps_rows_and_resumes(tmp_path: Path, template_dir: Path) ->
     templates = load_templates(template_dir)
     out = tmp_path / "gradebook.csv"
     book = report.Gradebook(out, templates, FAST, "bubblewrap")
-    book.add(Verdict("a.ipynb", VERIFIED, "ok", template=NAME, sha256="aa",
-                     course_version="v1", results={"answer": "42", "forged": "1"}))
+    book.add(
+        Verdict(
+            "a.ipynb",
+            VERIFIED,
+            "ok",
+            template=NAME,
+            sha256="aa",
+            course_version="v1",
+            results={"answer": "42", "forged": "1"},
+        )
+    )
     # Interrupted here: the finished row is on disk already, and nothing half-written.
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["gradebook.csv", "gradebook.json",
-                                                          "gradebook.md"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "gradebook.csv",
+        "gradebook.json",
+        "gradebook.md",
+    ]
     rows = list(csv.DictReader(out.read_text().splitlines()))
     assert rows[0]["result:answer"] == "42"
-    assert [c for c in rows[0] if c.startswith("result:")] == ["result:answer",
-                                                                "result:accuracy"]
+    assert [c for c in rows[0] if c.startswith("result:")] == ["result:answer", "result:accuracy"]
     again = report.Gradebook(out, templates, FAST, "bubblewrap")
     assert again.graded("a.ipynb", "aa", {"v1"})
     assert not again.graded("a.ipynb", "bb", {"v1"}), "another file"
@@ -185,15 +219,21 @@ def test_gradebook_keeps_rows_and_resumes(tmp_path: Path, template_dir: Path) ->
 
 def test_similar_solutions_are_listed() -> None:
     tokens = solution_tokens
-    verdicts = [Verdict(name, VERIFIED, "", template=NAME, tokens=tokens([code]))
-                for name, code in (("a", "total = x + y  # add\nprint(total)"),
-                                   ("b", "s=p+q\nprint(s)"), ("c", "print(sum([1, 2]))"))]
+    verdicts = [
+        Verdict(name, VERIFIED, "", template=NAME, tokens=tokens([code]))
+        for name, code in (
+            ("a", "total = x + y  # add\nprint(total)"),
+            ("b", "s=p+q\nprint(s)"),
+            ("c", "print(sum([1, 2]))"),
+        )
+    ]
     report.mark_similar(verdicts)
     assert [v.similar_to for v in verdicts] == [["b"], ["a"], []]
 
 
-def test_verify_refuses_without_bubblewrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                           capsys: pytest.CaptureFixture) -> None:
+def test_verify_refuses_without_bubblewrap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
     sandbox.sandbox_problem.cache_clear()
     try:
@@ -217,8 +257,9 @@ def sandboxes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-def test_batch_of_tiny_submissions(genuine: nbformat.NotebookNode, template_dir: Path,
-                                   tmp_path: Path, sandboxes: Path) -> None:
+def test_batch_of_tiny_submissions(
+    genuine: nbformat.NotebookNode, template_dir: Path, tmp_path: Path, sandboxes: Path
+) -> None:
     folder = tmp_path / "submissions"
     wrong = copy.deepcopy(genuine)
     wrong.cells[3].outputs[0].text = "the answer is 43\n"
@@ -226,7 +267,7 @@ def test_batch_of_tiny_submissions(genuine: nbformat.NotebookNode, template_dir:
     for student, nb, solution in [
         ("genuine", genuine, None),
         ("edited", wrong, None),
-        ("formula", genuine, "answer = '=HYPERLINK(\"http://evil.example\",\"x\")'"),
+        ("formula", genuine, 'answer = \'=HYPERLINK("http://evil.example","x")\''),
         ("names", genuine, names),
         ("loop", genuine, "while True:\n    pass"),
         ("hungry", genuine, "blocks = []\nwhile True:\n    blocks.append(bytearray(10**8))"),
@@ -235,8 +276,22 @@ def test_batch_of_tiny_submissions(genuine: nbformat.NotebookNode, template_dir:
     ]:
         write(folder, student, nb, solution)
     out = tmp_path / "grades" / "gradebook.csv"
-    code = cli.main(["verify", str(folder), "--template", str(template_dir), "--out", str(out),
-                     "-j", "2", "--memory-mb", "1024", "--cell-timeout", "10"])
+    code = cli.main(
+        [
+            "verify",
+            str(folder),
+            "--template",
+            str(template_dir),
+            "--out",
+            str(out),
+            "-j",
+            "2",
+            "--memory-mb",
+            "1024",
+            "--cell-timeout",
+            "10",
+        ]
+    )
     assert code == 1
     with open(out, newline="") as handle:
         rows = {Path(row["submission"]).parent.name: row for row in csv.DictReader(handle)}
@@ -263,52 +318,84 @@ def test_batch_of_tiny_submissions(genuine: nbformat.NotebookNode, template_dir:
 
     before = wall_times()
     write(folder, "edited", genuine)
-    assert cli.main(["verify", str(folder), "--template", str(template_dir), "--out", str(out),
-                     "--cell-timeout", "10", "--memory-mb", "1024"]) == 1
+    assert (
+        cli.main(
+            [
+                "verify",
+                str(folder),
+                "--template",
+                str(template_dir),
+                "--out",
+                str(out),
+                "--cell-timeout",
+                "10",
+                "--memory-mb",
+                "1024",
+            ]
+        )
+        == 1
+    )
     rows = {Path(r["submission"]).parent.name: r for r in csv.DictReader(out.open())}
     assert rows["edited"]["status"] == VERIFIED
     after = wall_times()
     assert after["edited"] != before["edited"]
     assert {k: v for k, v in after.items() if k != "edited"} == {
-        k: v for k, v in before.items() if k != "edited"}, "the others are not re-run"
+        k: v for k, v in before.items() if k != "edited"
+    }, "the others are not re-run"
 
 
-def test_notebook_time_limit_kills_every_process(genuine: nbformat.NotebookNode,
-                                                 template_dir: Path, tmp_path: Path,
-                                                 sandboxes: Path) -> None:
+def test_notebook_time_limit_kills_every_process(
+    genuine: nbformat.NotebookNode, template_dir: Path, tmp_path: Path, sandboxes: Path
+) -> None:
     tag = f"sleeper-{uuid.uuid4().hex}"
-    path = write(tmp_path, "sleeper", genuine,
-                 f"import subprocess\nsubprocess.Popen(['sleep', '600'], start_new_session=True)"
-                 f"\nimport time\nwhile True:\n    time.sleep(1)  # {tag}")
-    [verdict] = verify_all([path], load_templates(template_dir),
-                           Limits(cell_timeout=60, notebook_timeout=15), read_sanitizers())
+    path = write(
+        tmp_path,
+        "sleeper",
+        genuine,
+        f"import subprocess\nsubprocess.Popen(['sleep', '600'], start_new_session=True)"
+        f"\nimport time\nwhile True:\n    time.sleep(1)  # {tag}",
+    )
+    [verdict] = verify_all(
+        [path],
+        load_templates(template_dir),
+        Limits(cell_timeout=60, notebook_timeout=15),
+        read_sanitizers(),
+    )
     assert verdict.status == TIMEOUT
     # In cell 2 on a quiet machine; on a loaded one the kernel may still be starting.
     assert verdict.note.startswith("stopped by the notebook time limit (15 s) in ")
     assert verdict.wall_s is not None and 15 <= verdict.wall_s < 40
-    assert not any(tag in p.read_bytes().decode(errors="replace")
-                   for p in Path("/proc").glob("[0-9]*/cmdline") if p.exists())
+    assert not any(
+        tag in p.read_bytes().decode(errors="replace")
+        for p in Path("/proc").glob("[0-9]*/cmdline")
+        if p.exists()
+    )
     assert not list(sandboxes.iterdir())
 
 
-def test_dask_cluster_grades_like_the_local_pool(genuine: nbformat.NotebookNode,
-                                                 template_dir: Path, tmp_path: Path) -> None:
+def test_dask_cluster_grades_like_the_local_pool(
+    genuine: nbformat.NotebookNode, template_dir: Path, tmp_path: Path
+) -> None:
     distributed = pytest.importorskip("dask.distributed")
     paths = [write(tmp_path, "good", genuine), write(tmp_path, "bad", genuine, "answer = 41")]
     templates = load_templates(template_dir)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  dashboard_address=None) as cluster:
-        verdicts = verify_all(paths, templates, FAST, read_sanitizers(),
-                              scheduler=cluster.scheduler_address)
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
+        verdicts = verify_all(
+            paths, templates, FAST, read_sanitizers(), scheduler=cluster.scheduler_address
+        )
     assert [v.status for v in verdicts] == [VERIFIED, MISMATCH]
     assert re.search(r"cell 3", verdicts[1].note)
 
 
-def test_tampered_submission_is_not_executed(genuine: nbformat.NotebookNode,
-                                             template_dir: Path, tmp_path: Path) -> None:
+def test_tampered_submission_is_not_executed(
+    genuine: nbformat.NotebookNode, template_dir: Path, tmp_path: Path
+) -> None:
     nb = copy.deepcopy(genuine)
     nb.cells[3].metadata.tags = []
-    [verdict] = verify_all([write(tmp_path, "t", nb)], load_templates(template_dir), FAST,
-                           read_sanitizers())
+    [verdict] = verify_all(
+        [write(tmp_path, "t", nb)], load_templates(template_dir), FAST, read_sanitizers()
+    )
     assert verdict.status == TAMPERED and verdict.wall_s is None
     assert (verdict.score, verdict.max_score) == (0, 3)

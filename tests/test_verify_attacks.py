@@ -30,8 +30,9 @@ from course_utils.instructor.verify import ERROR, INVALID, MEMORY, MISMATCH, TAM
 from course_utils.instructor.verify.cgroups import Cgroup
 from course_utils.notebooks import execute_notebook, kernel_env
 
-pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None,
-                                reason="bubblewrap is not installed (apt-get install bubblewrap)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("bwrap") is None, reason="bubblewrap is not installed (apt-get install bubblewrap)"
+)
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "a1_t1_convolution_arithmetic.ipynb"
 RUN = uuid.uuid4().hex  # marks everything this module plants, so that it can be looked for
@@ -50,8 +51,9 @@ def has_cgroups() -> bool:
 
 def cell_index(nb: nbformat.NotebookNode, start: str) -> int:
     """The index of the code cell whose source starts with ``start``."""
-    return next(i for i, c in enumerate(nb.cells)
-                if c.cell_type == "code" and c.source.startswith(start))
+    return next(
+        i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.startswith(start)
+    )
 
 
 def replace_solution(nb: nbformat.NotebookNode, start: str, source: str) -> None:
@@ -66,9 +68,13 @@ def append_to_solution(nb: nbformat.NotebookNode, start: str, code: str) -> None
 
 def stub(nb: nbformat.NotebookNode) -> None:
     """Leave the convolution stubbed, as the release hands it out."""
-    replace_solution(nb, "def cross_correlate2d", "def cross_correlate2d(image, kernel, padding):"
-                     "\n    raise NotImplementedError\n\n\ndef convolve2d(image, kernel, padding):"
-                     "\n    raise NotImplementedError")
+    replace_solution(
+        nb,
+        "def cross_correlate2d",
+        "def cross_correlate2d(image, kernel, padding):"
+        "\n    raise NotImplementedError\n\n\ndef convolve2d(image, kernel, padding):"
+        "\n    raise NotImplementedError",
+    )
 
 
 def pass_lines(nb: nbformat.NotebookNode) -> dict[str, str]:
@@ -117,10 +123,12 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Batch:
     host_socket = top / "host.sock"
     abstract = f"course-verify-test-{RUN}"
     daemon_tag = f"course-verify-daemon-{RUN}"
-    poisoned = [ROOT / "course_utils" / "checks" / "__init__.py",
-                ROOT / "course_utils" / f"poison_{RUN}.py",
-                SITE_PACKAGES / f"poison_{RUN}.pth",
-                ROOT / "notebooks" / f"poison_{RUN}.ipynb"]
+    poisoned = [
+        ROOT / "course_utils" / "checks" / "__init__.py",
+        ROOT / "course_utils" / f"poison_{RUN}.py",
+        SITE_PACKAGES / f"poison_{RUN}.pth",
+        ROOT / "notebooks" / f"poison_{RUN}.ipynb",
+    ]
     submissions: dict[str, nbformat.NotebookNode] = {}
 
     def variant(name: str) -> nbformat.NotebookNode:
@@ -135,24 +143,41 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Batch:
     checked.outputs[0].text = checked.outputs[0].text.replace("1", "7", 1)
 
     nb = variant("pasted_over_wrong")  # genuine outputs, unflipped kernel underneath
-    replace_solution(nb, "def cross_correlate2d", genuine.cells[cell_index(
-        genuine, "def cross_correlate2d")].source.replace("kernel[::-1, ::-1]", "kernel"))
+    replace_solution(
+        nb,
+        "def cross_correlate2d",
+        genuine.cells[cell_index(genuine, "def cross_correlate2d")].source.replace(
+            "kernel[::-1, ::-1]", "kernel"
+        ),
+    )
 
     stub(variant("stub_pasted"))
 
     nb = variant("detects_verifier")
     stub(nb)
-    append_to_solution(nb, "def cross_correlate2d", """\
+    append_to_solution(
+        nb,
+        "def cross_correlate2d",
+        """\
 import os
 if os.getcwd().startswith("/tmp") or os.environ.get("USER") == "student" \\
         or not os.path.exists(os.path.expanduser("~/.bashrc")):
     convolve2d = cross_correlate2d = lambda *args, **kwargs: print("PASS check_convolution")
-""")
+""",
+    )
 
     nb = variant("monkeypatched_checks")  # wrong for strides > 1; every check faked
-    replace_solution(nb, "def conv_output_size", genuine.cells[cell_index(
-        genuine, "def conv_output_size")].source.replace("// S + 1", "// 1 + 1"))
-    append_to_solution(nb, "def conv_output_size", f"""\
+    replace_solution(
+        nb,
+        "def conv_output_size",
+        genuine.cells[cell_index(genuine, "def conv_output_size")].source.replace(
+            "// S + 1", "// 1 + 1"
+        ),
+    )
+    append_to_solution(
+        nb,
+        "def conv_output_size",
+        f"""\
 import sys
 _PASS = {json.dumps(pass_lines(genuine))}
 def _fake(name):
@@ -161,11 +186,15 @@ for _module in [m for n, m in list(sys.modules.items()) if n.startswith("course_
     for _name in _PASS:
         if hasattr(_module, _name):
             setattr(_module, _name, _fake(_name))
-""")
+""",
+    )
 
     nb = variant("daemon")
     stub(nb)
-    append_to_solution(nb, "def cross_correlate2d", f"""\
+    append_to_solution(
+        nb,
+        "def cross_correlate2d",
+        f"""\
 import subprocess, sys, time
 _DAEMON = '''
 import glob, json, time
@@ -183,14 +212,29 @@ while time.time() < end:
 subprocess.Popen([sys.executable, "-c", _DAEMON, {daemon_tag!r}], start_new_session=True,
                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 time.sleep(3)
-""")
+""",
+    )
 
     nb = variant("probe")  # honest code that looks around; any finding fails its cell
-    append_to_solution(nb, "def cross_correlate2d", f"""\
+    append_to_solution(
+        nb,
+        "def cross_correlate2d",
+        f"""\
 import errno, os, socket
 _problems = []
-for _path in {[str(honest_path), str(old_gradebook), str(ROOT / "notebooks"), str(ROOT / ".git"),
-               "/root/.bashrc", "/run", "/var/run", "/tmp/.X11-unix", "/run/dbus"]!r}:
+for _path in {
+            [
+                str(honest_path),
+                str(old_gradebook),
+                str(ROOT / "notebooks"),
+                str(ROOT / ".git"),
+                "/root/.bashrc",
+                "/run",
+                "/var/run",
+                "/tmp/.X11-unix",
+                "/run/dbus",
+            ]!r
+        }:
     if os.path.exists(_path):
         _problems.append("sees " + _path)
 if "root:" in open("/etc/passwd").read():
@@ -214,11 +258,15 @@ if len([p for p in os.listdir("/proc") if p.isdigit()]) > 20:
     _problems.append("sees the host's processes")
 assert not _problems, "; ".join(_problems)
 print("params: 999999")
-""")
+""",
+    )
 
     nb = variant("harm")  # honest code that tries to damage everything around it
     targets = [*poisoned, honest_path]
-    append_to_solution(nb, "def cross_correlate2d", f"""\
+    append_to_solution(
+        nb,
+        "def cross_correlate2d",
+        f"""\
 import os
 for _path in {[str(p) for p in targets]!r}:
     try:
@@ -233,11 +281,15 @@ for _folder in (os.environ.get("TMPDIR", "/tmp"), os.path.expanduser("~"), "/dev
                 _file.write(b"x" * 2**20)
     except OSError:
         pass
-""")
+""",
+    )
 
     if has_cgroups():
         nb = variant("shared_memory")
-        append_to_solution(nb, "def cross_correlate2d", """\
+        append_to_solution(
+            nb,
+            "def cross_correlate2d",
+            """\
 import mmap
 try:
     with open("/dev/shm/hog", "wb") as _file:
@@ -249,7 +301,8 @@ except OSError:
 _hog = mmap.mmap(-1, 3 * 2**30, flags=mmap.MAP_SHARED)
 for _i in range(0, len(_hog), 4096):
     _hog[_i] = 1
-""")
+""",
+        )
 
     nb = variant("deleted_check")
     del nb.cells[cell_index(nb, "result = convolve2d")]
@@ -272,7 +325,8 @@ for _i in range(0, len(_hog), 4096):
     del nb.cells[cell_index(nb, "result = convolve2d")]
     variant("zero_cells").cells = []
     submissions["foreign"] = nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell("print('my own notebook')")])
+        cells=[nbformat.v4.new_code_cell("print('my own notebook')")]
+    )
 
     for student, nb in submissions.items():
         path = folder / student / NAME
@@ -283,8 +337,11 @@ for _i in range(0, len(_hog), 4096):
     sandboxes = top / "sandboxes"
     sandboxes.mkdir()
     genuine_sha = hashlib.sha256(honest_path.read_bytes()).hexdigest()
-    with socket.socket(socket.AF_UNIX) as listener, socket.socket(socket.AF_UNIX) as hidden, \
-            pytest.MonkeyPatch.context() as patch:
+    with (
+        socket.socket(socket.AF_UNIX) as listener,
+        socket.socket(socket.AF_UNIX) as hidden,
+        pytest.MonkeyPatch.context() as patch,
+    ):
         listener.bind(str(host_socket))
         hidden.bind("\0" + abstract)
         for server in (listener, hidden):
@@ -292,8 +349,20 @@ for _i in range(0, len(_hog), 4096):
             server.setblocking(False)
         patch.setenv("COURSE_TEST_SECRET", "do not leak")
         patch.setattr(tempfile, "tempdir", str(sandboxes))
-        code = cli.main(["verify", str(folder), "--template", str(templates), "--out", str(out),
-                         "-j", "2", "--memory-mb", str(MEMORY_MB)])
+        code = cli.main(
+            [
+                "verify",
+                str(folder),
+                "--template",
+                str(templates),
+                "--out",
+                str(out),
+                "-j",
+                "2",
+                "--memory-mb",
+                str(MEMORY_MB),
+            ]
+        )
         connections = 0
         for server in (listener, hidden):
             try:
@@ -303,13 +372,29 @@ for _i in range(0, len(_hog), 4096):
                 pass
     with open(out, newline="") as handle:
         rows = {Path(row["submission"]).parent.name: row for row in csv.DictReader(handle)}
-    git_status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"],
-                                cwd=ROOT, capture_output=True, text=True).stdout
-    survivors = [p.read_bytes().decode(errors="replace") for p in Path("/proc").glob(
-        "[0-9]*/cmdline") if p.exists() and daemon_tag.encode() in p.read_bytes()]
-    return Batch(rows, out.with_suffix(".md").read_text(), code, genuine_sha,
-                 hashlib.sha256(honest_path.read_bytes()).hexdigest(), connections, git_status,
-                 list(sandboxes.iterdir()), survivors, poisoned)
+    git_status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout
+    survivors = [
+        p.read_bytes().decode(errors="replace")
+        for p in Path("/proc").glob("[0-9]*/cmdline")
+        if p.exists() and daemon_tag.encode() in p.read_bytes()
+    ]
+    return Batch(
+        rows,
+        out.with_suffix(".md").read_text(),
+        code,
+        genuine_sha,
+        hashlib.sha256(honest_path.read_bytes()).hexdigest(),
+        connections,
+        git_status,
+        list(sandboxes.iterdir()),
+        survivors,
+        poisoned,
+    )
 
 
 def status(batch: Batch, student: str) -> tuple[str, str]:
@@ -356,14 +441,17 @@ def test_stub_with_pasted_outputs(batch: Batch) -> None:
 # ----------------------------------------------------------- verified before, not now
 
 
-@pytest.mark.parametrize("student, problem", [
-    ("deleted_check", "is missing"),
-    ("untagged_edited", "is re-tagged"),
-    ("all_tags_removed", "is re-tagged"),
-    ("blanked_check", "is blanked"),
-    ("skip_execution", "is re-tagged"),
-    ("hardcoded_result", "is tagged result, which the template's cell is not"),
-])
+@pytest.mark.parametrize(
+    "student, problem",
+    [
+        ("deleted_check", "is missing"),
+        ("untagged_edited", "is re-tagged"),
+        ("all_tags_removed", "is re-tagged"),
+        ("blanked_check", "is blanked"),
+        ("skip_execution", "is re-tagged"),
+        ("hardcoded_result", "is tagged result, which the template's cell is not"),
+    ],
+)
 def test_changed_checked_cells_are_tampered(batch: Batch, student: str, problem: str) -> None:
     state, note = status(batch, student)
     assert state == TAMPERED and problem in note and "cell " in note
@@ -416,8 +504,7 @@ def test_nothing_outside_the_sandbox_changed(batch: Batch) -> None:
     assert batch.stage_folders == [], "the sandboxes' host folders are gone, ballast with them"
 
 
-def test_probe_sees_no_other_submission_gradebook_host_file_socket_or_network(
-        batch: Batch) -> None:
+def test_probe_sees_no_other_submission_gradebook_host_file_socket_or_network(batch: Batch) -> None:
     assert batch.rows["probe"]["status"] == VERIFIED, batch.rows["probe"]["note"]
     assert batch.host_socket_connections == 0
 

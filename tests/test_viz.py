@@ -4,7 +4,6 @@ trained classifier (confusion matrix, weight histograms, feature maps, example g
 import math
 
 import matplotlib
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -25,13 +24,25 @@ def history() -> History:
     """Three epochs of two steps each; validation loss is lowest at epoch 2."""
     history = History(best_epoch=2, best_val_loss=0.7, stop_reason="completed")
     for epoch, (train_loss, val_loss) in enumerate([(1.0, 0.9), (0.6, 0.7), (0.4, 0.8)], 1):
-        history.epochs.append({"epoch": epoch, "train_loss": train_loss,
-                               "train_acc": 0.5 + epoch / 10, "val_loss": val_loss,
-                               "val_acc": 0.45 + epoch / 10, "seconds": 1.0})
+        history.epochs.append(
+            {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "train_acc": 0.5 + epoch / 10,
+                "val_loss": val_loss,
+                "val_acc": 0.45 + epoch / 10,
+                "seconds": 1.0,
+            }
+        )
         for half in (1, 2):
             step = 2 * (epoch - 1) + half
-            history.steps.append({"epoch": epoch - 1 + half / 2, "step": step,
-                                  "loss": train_loss + 0.1 * (half == 1)})
+            history.steps.append(
+                {
+                    "epoch": epoch - 1 + half / 2,
+                    "step": step,
+                    "loss": train_loss + 0.1 * (half == 1),
+                }
+            )
     return history
 
 
@@ -145,6 +156,7 @@ def test_helper_does_not_show(history, monkeypatch):
 
 def test_filter_positions_draws_one_bar_per_output():
     from matplotlib.patches import Rectangle
+
     fig = viz.plot_filter_positions(W=7, F=3, S=2, P=1, output_size=5)
     ax = fig.axes[0]
     bars = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_height() == 0.5]
@@ -154,6 +166,7 @@ def test_filter_positions_draws_one_bar_per_output():
 
 
 # --- confusion matrix ----------------------------------------------------------------------
+
 
 def test_confusion_matrix_heatmap_labels_and_counts():
     matrix = np.array([[5, 1, 0], [2, 3, 0], [0, 0, 4]])
@@ -188,11 +201,19 @@ def test_confusion_matrix_shape_must_match_the_classes():
 
 # --- weight histograms ---------------------------------------------------------------------
 
+
 def mnist_like_net() -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(1, 4, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(4, 8, 5, padding=2, bias=False), nn.BatchNorm2d(8),
-                         nn.ReLU(), nn.Flatten(), nn.Linear(8 * 14 * 14, 10))
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 8, 5, padding=2, bias=False),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(8 * 14 * 14, 10),
+    )
 
 
 def test_weight_histograms_one_row_per_parameterised_layer():
@@ -201,10 +222,16 @@ def test_weight_histograms_one_row_per_parameterised_layer():
     fig = viz.plot_weight_histograms(net)
 
     titles = [ax.get_title() for ax in fig.axes]
-    assert titles == ["0.weight (4, 1, 5, 5)", "0.bias (4,)",
-                      "3.weight (8, 4, 5, 5)", "",  # no bias: an annotated blank panel
-                      "4.weight (8,)", "4.bias (8,)",
-                      "7.weight (10, 1568)", "7.bias (10,)"]
+    assert titles == [
+        "0.weight (4, 1, 5, 5)",
+        "0.bias (4,)",
+        "3.weight (8, 4, 5, 5)",
+        "",  # no bias: an annotated blank panel
+        "4.weight (8,)",
+        "4.bias (8,)",
+        "7.weight (10, 1568)",
+        "7.bias (10,)",
+    ]
     assert fig.axes[3].texts[0].get_text() == "3: no bias" and not fig.axes[3].axison
     first = fig.axes[0]
     assert (first.get_xlabel(), first.get_ylabel()) == ("value", "count")
@@ -218,14 +245,17 @@ def test_weight_histograms_overlay_models_on_shared_bins():
         for parameter in decayed.parameters():
             parameter.mul_(0.5)
 
-    fig = viz.plot_weight_histograms({"plain": plain, "L2": decayed}, layers=["7"],
-                                     title="after L2")
+    fig = viz.plot_weight_histograms(
+        {"plain": plain, "L2": decayed}, layers=["7"], title="after L2"
+    )
 
     weight_ax = fig.axes[0]
     bars = weight_ax.patches
     assert len(fig.axes) == 2 and fig.get_suptitle() == "after L2"
     assert {bar.get_facecolor()[:3] for bar in bars} == {
-        matplotlib.colors.to_rgb(viz.PALETTE[0]), matplotlib.colors.to_rgb(viz.PALETTE[1])}
+        matplotlib.colors.to_rgb(viz.PALETTE[0]),
+        matplotlib.colors.to_rgb(viz.PALETTE[1]),
+    }
     half = len(bars) // 2
     assert [b.get_x() for b in bars[:half]] == [b.get_x() for b in bars[half:]]  # same bins
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["plain", "L2"]
@@ -239,6 +269,7 @@ def test_weight_histograms_refuse_a_model_without_parameters_or_unknown_layers()
 
 
 # --- feature maps ----------------------------------------------------------------------------
+
 
 def panel_titles(fig: Figure) -> list[str]:
     return [ax.get_title() for ax in fig.axes if ax.get_title()]
@@ -263,6 +294,7 @@ def test_feature_maps_one_titled_panel_per_channel():
 
 def test_feature_maps_of_captured_layers_pick_the_image_and_channels():
     from course_utils.inspect import capture_activations
+
     net = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.Conv2d(3, 5, 3))
     batch = torch.rand(4, 1, 8, 8)
     maps = capture_activations(net, ["0", "2"], batch)
@@ -273,7 +305,9 @@ def test_feature_maps_of_captured_layers_pick_the_image_and_channels():
     shown = [ax.images[0].get_array() for ax in fig.axes if ax.get_title() == "2 ch 2"][0]
     np.testing.assert_allclose(shown, maps["2"][2, 2].numpy())
     assert [sub.get_suptitle() for sub in fig.subfigs[1].subfigs] == [
-        "0: 2 of 3 channels, 8×8 px", "2: 2 of 5 channels, 6×6 px"]
+        "0: 2 of 3 channels, 8×8 px",
+        "2: 2 of 5 channels, 6×6 px",
+    ]
 
 
 def test_feature_maps_explain_wrong_input():
@@ -292,8 +326,9 @@ def test_example_grid_shows_misclassified_with_true_and_predicted_labels():
     labels = torch.tensor([0, 1, 2, 1, 0, 2, 2])
     predictions = torch.tensor([0, 2, 2, 0, 0, 1, 2])
 
-    fig = viz.plot_example_grid(torch.rand(7, 1, 6, 6), labels, predictions, CLASSES,
-                                correct=False, n=2)
+    fig = viz.plot_example_grid(
+        torch.rand(7, 1, 6, 6), labels, predictions, CLASSES, correct=False, n=2
+    )
 
     assert panel_titles(fig) == ["true: one / pred: two", "true: one / pred: zero"]
     assert fig.get_suptitle() == "misclassified examples: 2 of 3"
@@ -303,8 +338,9 @@ def test_example_grid_of_correct_examples_with_fewer_than_n():
     labels = torch.tensor([0, 1, 2])
     predictions = torch.tensor([0, 2, 2])
 
-    fig = viz.plot_example_grid(torch.rand(3, 1, 6, 6), labels, predictions, CLASSES,
-                                correct=True, n=5)
+    fig = viz.plot_example_grid(
+        torch.rand(3, 1, 6, 6), labels, predictions, CLASSES, correct=True, n=5
+    )
 
     assert panel_titles(fig) == ["true: zero / pred: zero", "true: two / pred: two"]
     assert len(fig.axes) == 5 and sum(ax.axison for ax in fig.axes) == 2
@@ -314,8 +350,9 @@ def test_example_grid_of_correct_examples_with_fewer_than_n():
 def test_example_grid_with_no_mistakes_says_so():
     labels = torch.tensor([0, 1, 2])
 
-    fig = viz.plot_example_grid(torch.rand(3, 1, 6, 6), labels, labels.clone(), CLASSES,
-                                correct=False)
+    fig = viz.plot_example_grid(
+        torch.rand(3, 1, 6, 6), labels, labels.clone(), CLASSES, correct=False
+    )
 
     assert isinstance(fig, Figure)
     assert [t.get_text() for ax in fig.axes for t in ax.texts] == ["no misclassified examples"]
@@ -325,13 +362,16 @@ def test_example_grid_for_a_class_without_mistakes():
     labels = torch.tensor([0, 1, 1, 2])
     predictions = torch.tensor([0, 1, 1, 0])  # only class 2 has a mistake
 
-    fig = viz.plot_example_grid(torch.rand(4, 1, 6, 6), labels, predictions, CLASSES,
-                                correct=False, true_class=1)
+    fig = viz.plot_example_grid(
+        torch.rand(4, 1, 6, 6), labels, predictions, CLASSES, correct=False, true_class=1
+    )
     assert [t.get_text() for ax in fig.axes for t in ax.texts] == [
-        "no misclassified 'one' examples"]
+        "no misclassified 'one' examples"
+    ]
 
-    fig = viz.plot_example_grid(torch.rand(4, 1, 6, 6), labels, predictions, CLASSES,
-                                correct=False, true_class=2)
+    fig = viz.plot_example_grid(
+        torch.rand(4, 1, 6, 6), labels, predictions, CLASSES, correct=False, true_class=2
+    )
     assert panel_titles(fig) == ["true: two / pred: zero"]
 
 
@@ -340,8 +380,9 @@ def test_example_grid_undoes_normalisation_of_rgb_images():
     pixels = torch.rand(2, 3, 4, 4)
     normalised = (pixels - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
 
-    fig = viz.plot_example_grid(normalised, [0, 1], [0, 1], CLASSES, correct=True, n=2,
-                                mean=mean, std=std)
+    fig = viz.plot_example_grid(
+        normalised, [0, 1], [0, 1], CLASSES, correct=True, n=2, mean=mean, std=std
+    )
 
     shown = fig.axes[1].images[0].get_array()
     assert shown.shape == (4, 4, 3)  # channels last, as imshow wants RGB
@@ -384,15 +425,27 @@ def seed_curves() -> pd.DataFrame:
     for optimizer, offset in (("adam", 0.2), ("sgd", 0.0)):
         for seed in (0, 1):
             last = 3 if (optimizer, seed) == ("sgd", 1) else 6
-            rows += [{"optimizer": optimizer, "seed": seed, "epoch": epoch,
-                      "val_acc": offset + 0.1 * epoch + 0.02 * seed}
-                     for epoch in range(1, last + 1)]
+            rows += [
+                {
+                    "optimizer": optimizer,
+                    "seed": seed,
+                    "epoch": epoch,
+                    "val_acc": offset + 0.1 * epoch + 0.02 * seed,
+                }
+                for epoch in range(1, last + 1)
+            ]
     return metrics.aggregate_curves(pd.DataFrame(rows), ["optimizer"], ["val_acc"])
 
 
 def test_seed_bands_draw_mean_lines_and_min_max_bands(seed_curves):
-    fig = viz.plot_seed_bands(seed_curves, "val_acc", "optimizer", scale=100,
-                              labels={"adam": "Adam (test 71 %)"}, ylabel="accuracy (%)")
+    fig = viz.plot_seed_bands(
+        seed_curves,
+        "val_acc",
+        "optimizer",
+        scale=100,
+        labels={"adam": "Adam (test 71 %)"},
+        ylabel="accuracy (%)",
+    )
     ax = fig.axes[0]
     adam = next(line for line in ax.lines if line.get_label() == "Adam (test 71 %)")
     np.testing.assert_allclose(adam.get_ydata(), 100 * (0.2 + 0.1 * np.arange(1, 7) + 0.01))
@@ -442,19 +495,19 @@ def test_seed_bands_explain_bad_input(seed_curves):
 def test_overlay_paints_hits_false_alarms_and_misses():
     images = torch.zeros(3, 3, 6, 6)  # black images: the paint alone sets each pixel
     masks = torch.zeros(3, 1, 6, 6)
-    masks[:, :, :3] = 1                      # top half is foreground
+    masks[:, :, :3] = 1  # top half is foreground
     predictions = torch.zeros(3, 6, 6)
-    predictions[:, :, :3] = 1                # left half predicted
+    predictions[:, :, :3] = 1  # left half predicted
     fig = viz.plot_mask_overlay(images, masks, predictions, n=2, alpha=1.0)
 
     assert len(fig.axes) == 4  # two images, two rows
     top, bottom = fig.axes[0], fig.axes[2]
     assert top.get_title() == "true mask"
     painted = bottom.images[0].get_array()
-    assert np.allclose(painted[0, 0], to_rgb(viz.HIT_COLOR))          # top left
+    assert np.allclose(painted[0, 0], to_rgb(viz.HIT_COLOR))  # top left
     assert np.allclose(painted[5, 0], to_rgb(viz.FALSE_ALARM_COLOR))  # bottom left
-    assert np.allclose(painted[0, 5], to_rgb(viz.MISS_COLOR))         # top right
-    assert np.allclose(painted[5, 5], 0)                                      # true negative
+    assert np.allclose(painted[0, 5], to_rgb(viz.MISS_COLOR))  # top right
+    assert np.allclose(painted[5, 5], 0)  # true negative
     assert bottom.get_title() == "prediction, F1 0.50"
     labels = [text.get_text() for text in fig.legends[0].get_texts()]
     assert labels[0] == "true mask" and any("false alarm" in label for label in labels)

@@ -13,8 +13,11 @@ def formula(W, F, S, P):
 
 def test_explorer_has_the_four_sliders_and_draws_the_figure(monkeypatch):
     drawn = []
-    monkeypatch.setattr(widgets.viz, "plot_filter_positions",
-                        lambda W, F, S, P, output_size: drawn.append((W, F, S, P, output_size)))
+    monkeypatch.setattr(
+        widgets.viz,
+        "plot_filter_positions",
+        lambda W, F, S, P, output_size: drawn.append((W, F, S, P, output_size)),
+    )
     explorer = widgets.conv_arithmetic_explorer(formula)
     sliders = {c.description: c for c in explorer.children[:-1]}
     assert sorted(sliders) == ["F", "P", "S", "W"]
@@ -49,9 +52,17 @@ def drawn(monkeypatch) -> list[dict]:
     calls = []
 
     def record(activations, index, channels, image, **kwargs):
-        (layer, maps), = activations.items()
-        calls.append({"layer": layer, "index": index, "channels": channels,
-                      "maps": maps, "image": image, **kwargs})
+        ((layer, maps),) = activations.items()
+        calls.append(
+            {
+                "layer": layer,
+                "index": index,
+                "channels": channels,
+                "maps": maps,
+                "image": image,
+                **kwargs,
+            }
+        )
 
     monkeypatch.setattr(widgets.viz, "plot_feature_maps", record)
     return calls
@@ -65,14 +76,23 @@ def test_browser_offers_conv_layers_images_and_channels(drawn):
     torch.manual_seed(0)
     images = torch.rand(3, 1, 8, 8)
 
-    browser = widgets.feature_map_browser(TwoConvs(), images, class_names=["a", "b", "c"],
-                                          labels=torch.tensor([2, 0, 1]), mean=[0.5], std=[0.2])
+    browser = widgets.feature_map_browser(
+        TwoConvs(),
+        images,
+        class_names=["a", "b", "c"],
+        labels=torch.tensor([2, 0, 1]),
+        mean=[0.5],
+        std=[0.2],
+    )
 
     widgets_by_name = controls(browser)
     assert sorted(widgets_by_name) == ["channel", "image", "layer"]
     assert list(widgets_by_name["layer"].options) == ["conv1", "conv2"]
     assert list(widgets_by_name["image"].options) == [
-        ("image 0 (c)", 0), ("image 1 (a)", 1), ("image 2 (b)", 2)]
+        ("image 0 (c)", 0),
+        ("image 1 (a)", 1),
+        ("image 2 (b)", 2),
+    ]
     assert (widgets_by_name["channel"].min, widgets_by_name["channel"].max) == (0, 5)
     first = drawn[-1]  # drawn once when built
     assert (first["layer"], first["index"], first["channels"]) == ("conv1", 0, [0])
@@ -114,6 +134,7 @@ def test_browser_refuses_layers_without_feature_maps():
 
 def test_browser_draws_the_real_figure(monkeypatch):
     import matplotlib.pyplot as plt
+
     shown = []
     monkeypatch.setattr(widgets.plt, "show", lambda: shown.append(plt.gcf()))
     browser = widgets.feature_map_browser(TwoConvs(), torch.rand(2, 1, 8, 8))

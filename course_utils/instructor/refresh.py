@@ -14,9 +14,15 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-from course_utils.instructor.notebook_io import (drop_run_metadata, end_progress,
-                                                 find_notebooks, format_duration, is_checked,
-                                                 progress_printer, text_outputs)
+from course_utils.instructor.notebook_io import (
+    drop_run_metadata,
+    end_progress,
+    find_notebooks,
+    format_duration,
+    is_checked,
+    progress_printer,
+    text_outputs,
+)
 from course_utils.notebooks import execute_notebook, kernel_env
 
 # Environment for `course refresh`: the stored outputs come from a smoke CPU run.
@@ -78,12 +84,13 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     """``course refresh``: re-execute in the smoke profile, keep checked outputs only."""
     notebooks = find_notebooks(args.notebook_dir)
     if not notebooks:
-        print(f"course refresh: no notebooks (*.ipynb) in {args.notebook_dir}",
-              file=sys.stderr)
+        print(f"course refresh: no notebooks (*.ipynb) in {args.notebook_dir}", file=sys.stderr)
         return 2
     env = kernel_env(REFRESH_ENV)
-    errors = [refresh_one(path, args.timeout, env, label=f"[{i}/{len(notebooks)}]")
-              for i, path in enumerate(notebooks, start=1)]
+    errors = [
+        refresh_one(path, args.timeout, env, label=f"[{i}/{len(notebooks)}]")
+        for i, path in enumerate(notebooks, start=1)
+    ]
     failed = sum(e is not None for e in errors)
     print(f"\n{len(notebooks) - failed} refreshed, {failed} failed.")
     return 1 if failed else 0
@@ -92,9 +99,16 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Add ``course refresh`` to the ``course`` command's sub-commands."""
     refresh = commands.add_parser(
-        "refresh", help="re-execute in the smoke profile and keep only checked outputs")
-    refresh.add_argument("notebook_dir", nargs="?", type=Path, default=Path("notebooks"),
-                         help="folder with the notebooks (default: notebooks)")
-    refresh.add_argument("--timeout", type=int, default=600,
-                         help="per-cell timeout in seconds (default: 600)")
+        "refresh", help="re-execute in the smoke profile and keep only checked outputs"
+    )
+    refresh.add_argument(
+        "notebook_dir",
+        nargs="?",
+        type=Path,
+        default=Path("notebooks"),
+        help="folder with the notebooks (default: notebooks)",
+    )
+    refresh.add_argument(
+        "--timeout", type=int, default=600, help="per-cell timeout in seconds (default: 600)"
+    )
     refresh.set_defaults(func=cmd_refresh)

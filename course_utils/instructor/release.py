@@ -135,9 +135,11 @@ def check_compiles(source: str, where: str) -> None:
     try:
         compile(TransformerManager().transform_cell(source), where, "exec")
     except SyntaxError as exc:
-        raise ReleaseError(f"{where}: the stub does not compile ({exc.msg}, line "
-                           f"{exc.lineno}); put the solution markers around whole "
-                           "statements") from None
+        raise ReleaseError(
+            f"{where}: the stub does not compile ({exc.msg}, line "
+            f"{exc.lineno}); put the solution markers around whole "
+            "statements"
+        ) from None
 
 
 def check_package_url(url: str) -> str:
@@ -152,8 +154,10 @@ def check_package_url(url: str) -> str:
 or URL without spaces or quotes, got 'https://x.org/a b.zip'
     """
     if not url or re.search(r"[\s'\"\\]", url):
-        raise ReleaseError("--package-url must be one pip requirement or URL without spaces "
-                           f"or quotes, got {url!r}")
+        raise ReleaseError(
+            "--package-url must be one pip requirement or URL without spaces "
+            f"or quotes, got {url!r}"
+        )
     return url
 
 
@@ -172,12 +176,15 @@ def set_package_url(nb: NotebookNode, url: str, name: str = "notebook") -> None:
             line = f"COURSE_PACKAGE = {json.dumps(url)}  # the course's helpers"
             cell.source = PACKAGE_LINE.sub(line.replace("\\", "\\\\"), cell.source, count=1)
             return
-    raise ReleaseError(f"{name}: no cell tagged {INSTALL_TAG!r} with a `COURSE_PACKAGE = ...` "
-                       "line for --package-url to fill in")
+    raise ReleaseError(
+        f"{name}: no cell tagged {INSTALL_TAG!r} with a `COURSE_PACKAGE = ...` "
+        "line for --package-url to fill in"
+    )
 
 
-def student_notebook(nb: NotebookNode, name: str = "notebook",
-                     package_url: str | None = None) -> NotebookNode:
+def student_notebook(
+    nb: NotebookNode, name: str = "notebook", package_url: str | None = None
+) -> NotebookNode:
     """Return the student version of a solution notebook; ``nb`` is left unchanged.
 
     Solution regions become the stubs, every output and execution count goes, widget
@@ -206,8 +213,9 @@ def student_notebook(nb: NotebookNode, name: str = "notebook",
         try:
             clearer.preprocess_cell(cell, {"language": "python"}, index)
         except RuntimeError as exc:  # nbgrader's word for unbalanced markers
-            raise ReleaseError(f"{name} cell {index}: {exc}; every {SOLUTION_BEGIN} needs "
-                               f"its own {SOLUTION_END}") from None
+            raise ReleaseError(
+                f"{name} cell {index}: {exc}; every {SOLUTION_BEGIN} needs its own {SOLUTION_END}"
+            ) from None
     ClearOutputPreprocessor().preprocess(student, {})
     drop_run_metadata(student)
     for index, (before, after) in enumerate(zip(nb.cells, student.cells, strict=True)):
@@ -230,9 +238,11 @@ def course_root(notebook_dir: Path) -> Path:
     for folder in (start, *start.parents, ROOT):
         if all((folder / name).is_file() for name in ("pyproject.toml", "constraints.txt")):
             return folder
-    raise ReleaseError(f"no course folder (pyproject.toml and constraints.txt) above "
-                       f"{notebook_dir} or at {ROOT}: run `course release` from a checkout "
-                       "of the course repository")
+    raise ReleaseError(
+        f"no course folder (pyproject.toml and constraints.txt) above "
+        f"{notebook_dir} or at {ROOT}: run `course release` from a checkout "
+        "of the course repository"
+    )
 
 
 def student_pyproject(pyproject: dict[str, Any]) -> dict[str, Any]:
@@ -252,13 +262,15 @@ def student_pyproject(pyproject: dict[str, Any]) -> dict[str, Any]:
     {'include': ['c*'], 'exclude': ['course_utils.instructor*']}
     """
     kept = ("build-system", "project", "tool")
-    student: dict[str, Any] = copy.deepcopy({key: pyproject[key] for key in kept
-                                             if key in pyproject})
+    student: dict[str, Any] = copy.deepcopy(
+        {key: pyproject[key] for key in kept if key in pyproject}
+    )
     project = student["project"]
     project.pop("scripts", None)
     extras = project.pop("optional-dependencies", {})
-    project["optional-dependencies"] = {name: extras[name] for name in STUDENT_EXTRAS
-                                        if name in extras}
+    project["optional-dependencies"] = {
+        name: extras[name] for name in STUDENT_EXTRAS if name in extras
+    }
     project["readme"] = "README.md"
     setuptools = student.get("tool", {}).get("setuptools", {})
     find = setuptools.setdefault("packages", {}).setdefault("find", {})
@@ -276,8 +288,10 @@ def student_requirements(pyproject: dict[str, Any]) -> set[str]:
     """
     project = pyproject["project"]
     extras = project.get("optional-dependencies", {})
-    texts = [*project.get("dependencies", []),
-             *(text for name in STUDENT_EXTRAS for text in extras.get(name, []))]
+    texts = [
+        *project.get("dependencies", []),
+        *(text for name in STUDENT_EXTRAS for text in extras.get(name, [])),
+    ]
     return {canonicalize_name(Requirement(text).name) for text in texts}
 
 
@@ -290,12 +304,17 @@ def student_constraints(constraints: str, names: set[str]) -> str:
     torch==2.14.1
     <BLANKLINE>
     """
-    pins = [line for line in constraints.splitlines()
-            if "==" in line and not line.lstrip().startswith("#")
-            and canonicalize_name(line.split("==")[0].strip()) in names]
-    header = ["# The exact versions this course was tested with. `pip install .` accepts any "
-              "version", "# in pyproject.toml's ranges; `pip install -c constraints.txt "
-              "\".[lab]\"` installs these."]
+    pins = [
+        line
+        for line in constraints.splitlines()
+        if "==" in line
+        and not line.lstrip().startswith("#")
+        and canonicalize_name(line.split("==")[0].strip()) in names
+    ]
+    header = [
+        "# The exact versions this course was tested with. `pip install .` accepts any version",
+        '# in pyproject.toml\'s ranges; `pip install -c constraints.txt ".[lab]"` installs these.',
+    ]
     return "\n".join([*header, *pins, ""])
 
 
@@ -311,9 +330,13 @@ def cpu_times(results_file: Path) -> tuple[dict[str, float], str]:
     if not results_file.is_file():
         return {}, ""
     summary = json.loads(results_file.read_text(encoding="utf-8"))
-    times = {entry["name"]: float(entry["wall_s"]) for entry in summary.get("notebooks", [])
-             if entry.get("status") == "ok" and entry.get("profile") == "quick"
-             and entry.get("device") == "cpu"}
+    times = {
+        entry["name"]: float(entry["wall_s"])
+        for entry in summary.get("notebooks", [])
+        if entry.get("status") == "ok"
+        and entry.get("profile") == "quick"
+        and entry.get("device") == "cpu"
+    }
     return times, summary.get("machine", "CPU") if times else ""
 
 
@@ -330,18 +353,34 @@ def readme_time(seconds: float | None) -> str:
     return f"about {round(seconds / 60)} min"
 
 
-def student_readme(notebooks: Sequence[tuple[str, NotebookNode]], folder: str,
-                   package_url: str | None, results_file: Path) -> str:
+def student_readme(
+    notebooks: Sequence[tuple[str, NotebookNode]],
+    folder: str,
+    package_url: str | None,
+    results_file: Path,
+) -> str:
     """Render the student README from its template (``student_readme.md.j2``)."""
     import jinja2  # comes with nbconvert (instructor extra)
 
     times, measured = cpu_times(results_file)
-    rows = [{"file": name, "title": notebook_title(nb, Path(name).stem),
-             "cpu_time": readme_time(times.get(name))} for name, nb in notebooks]
-    template = jinja2.Template(README_TEMPLATE.read_text(encoding="utf-8"),
-                               keep_trailing_newline=True)
-    return template.render(title="CNN course: student pack", notebooks=rows, folder=folder,
-                           package_url=package_url, measured=measured)
+    rows = [
+        {
+            "file": name,
+            "title": notebook_title(nb, Path(name).stem),
+            "cpu_time": readme_time(times.get(name)),
+        }
+        for name, nb in notebooks
+    ]
+    template = jinja2.Template(
+        README_TEMPLATE.read_text(encoding="utf-8"), keep_trailing_newline=True
+    )
+    return template.render(
+        title="CNN course: student pack",
+        notebooks=rows,
+        folder=folder,
+        package_url=package_url,
+        measured=measured,
+    )
 
 
 def prepare_out_dir(out_dir: Path) -> None:
@@ -354,8 +393,9 @@ def prepare_out_dir(out_dir: Path) -> None:
     """
     if out_dir.exists():
         if not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / STAMP).exists()):
-            raise ReleaseError(f"{out_dir} exists and is not a release folder; "
-                               "choose another --out")
+            raise ReleaseError(
+                f"{out_dir} exists and is not a release folder; choose another --out"
+            )
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     (out_dir / STAMP).write_text("Built by `course release`; rebuilt on every release.\n")
@@ -367,11 +407,13 @@ def write_packaging(root: Path, out_dir: Path) -> None:
     import tomli_w  # instructor extra
 
     pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
-    (out_dir / "pyproject.toml").write_text(tomli_w.dumps(student_pyproject(pyproject)),
-                                            encoding="utf-8")
+    (out_dir / "pyproject.toml").write_text(
+        tomli_w.dumps(student_pyproject(pyproject)), encoding="utf-8"
+    )
     constraints = (root / "constraints.txt").read_text(encoding="utf-8")
     (out_dir / "constraints.txt").write_text(
-        student_constraints(constraints, student_requirements(pyproject)), encoding="utf-8")
+        student_constraints(constraints, student_requirements(pyproject)), encoding="utf-8"
+    )
     (out_dir / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
     for relative in [*pyproject["project"].get("license-files", []), "data/README.md"]:
         if not (root / relative).is_file():
@@ -380,8 +422,12 @@ def write_packaging(root: Path, out_dir: Path) -> None:
         shutil.copy2(root / relative, out_dir / relative)
 
 
-def build_release(notebook_dir: Path, out_dir: Path, package_url: str | None = None,
-                  results_file: Path = DEFAULT_TIMINGS) -> list[tuple[str, int]]:
+def build_release(
+    notebook_dir: Path,
+    out_dir: Path,
+    package_url: str | None = None,
+    results_file: Path = DEFAULT_TIMINGS,
+) -> list[tuple[str, int]]:
     """Write the student pack of ``notebook_dir`` to ``out_dir``.
 
     Returns ``(notebook name, solution regions cleared)`` per notebook. All notebooks
@@ -401,17 +447,22 @@ def build_release(notebook_dir: Path, out_dir: Path, package_url: str | None = N
     students = []
     for path in sources:
         nb = nbformat.read(path, as_version=4)
-        students.append((path.name, count_solutions(nb),
-                         student_notebook(nb, path.name, package_url)))
-    readme = student_readme([(name, nb) for name, _, nb in students], out_dir.name,
-                            package_url, results_file)
+        students.append(
+            (path.name, count_solutions(nb), student_notebook(nb, path.name, package_url))
+        )
+    readme = student_readme(
+        [(name, nb) for name, _, nb in students], out_dir.name, package_url, results_file
+    )
 
     prepare_out_dir(out_dir)
     (out_dir / "notebooks").mkdir()
     for name, _, nb in students:
         nbformat.write(nb, out_dir / "notebooks" / name)
-    shutil.copytree(root / PACKAGE, out_dir / PACKAGE,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "instructor"))
+    shutil.copytree(
+        root / PACKAGE,
+        out_dir / PACKAGE,
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "instructor"),
+    )
     (out_dir / "README.md").write_text(readme, encoding="utf-8")
     write_packaging(root, out_dir)
     return [(name, regions) for name, regions, _ in students]
@@ -428,28 +479,48 @@ def cmd_release(args: argparse.Namespace) -> int:
         print(f"{name}: {regions} solution regions cleared, outputs cleared")
     times, _ = cpu_times(args.timings)
     if not times:
-        print(f"NOTICE: {args.timings} has no quick-profile CPU run, so the student README "
-              "says 'not measured'; run `course run --profile quick` on a CPU first.")
+        print(
+            f"NOTICE: {args.timings} has no quick-profile CPU run, so the student README "
+            "says 'not measured'; run `course run --profile quick` on a CPU first."
+        )
     where = args.package_url or "the pack's folder, when a notebook sits inside it"
-    print(f"Student pack: {args.out}/ ({len(built)} notebooks, {PACKAGE}/ without "
-          f"instructor/, README, pyproject.toml, constraints.txt); install cells use {where}")
+    print(
+        f"Student pack: {args.out}/ ({len(built)} notebooks, {PACKAGE}/ without "
+        f"instructor/, README, pyproject.toml, constraints.txt); install cells use {where}"
+    )
     return 0
 
 
 def add_parser(commands: Any) -> None:
     """Add the ``release`` subcommand to the ``course`` parser's subcommands."""
     release = commands.add_parser(
-        "release", help="write the student pack: solutions stubbed, outputs cleared")
-    release.add_argument("notebook_dir", nargs="?", type=Path, default=Path("notebooks"),
-                         help="folder with the solution notebooks (default: notebooks)")
-    release.add_argument("--out", type=Path, default=Path("build/student"),
-                         help="release folder, replaced if it holds an earlier release "
-                              "(default: build/student)")
-    release.add_argument("--package-url", default=None,
-                         help="where the notebooks' first cell installs the course helpers "
-                              "from on Colab, e.g. git+https://github.com/ORG/REPO "
-                              "(default: the pack's folder)")
-    release.add_argument("--timings", type=Path, default=DEFAULT_TIMINGS,
-                         help="results.json of a `course run` whose CPU times the student "
-                              f"README gives (default: {DEFAULT_TIMINGS})")
+        "release", help="write the student pack: solutions stubbed, outputs cleared"
+    )
+    release.add_argument(
+        "notebook_dir",
+        nargs="?",
+        type=Path,
+        default=Path("notebooks"),
+        help="folder with the solution notebooks (default: notebooks)",
+    )
+    release.add_argument(
+        "--out",
+        type=Path,
+        default=Path("build/student"),
+        help="release folder, replaced if it holds an earlier release (default: build/student)",
+    )
+    release.add_argument(
+        "--package-url",
+        default=None,
+        help="where the notebooks' first cell installs the course helpers "
+        "from on Colab, e.g. git+https://github.com/ORG/REPO "
+        "(default: the pack's folder)",
+    )
+    release.add_argument(
+        "--timings",
+        type=Path,
+        default=DEFAULT_TIMINGS,
+        help="results.json of a `course run` whose CPU times the student "
+        f"README gives (default: {DEFAULT_TIMINGS})",
+    )
     release.set_defaults(func=cmd_release)

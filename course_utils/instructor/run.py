@@ -60,8 +60,10 @@ MATHJAX_DIR = Path("assets") / "mathjax"
 MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"  # the configurations that package ships
 TEMPLATES = Path(__file__).with_name("templates")  # "offline": lab without CDN scripts
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-WIDGET_NOTE = ("[interactive widget: it works when the notebook runs in Jupyter; the "
-               "static figure after it shows fixed values]")
+WIDGET_NOTE = (
+    "[interactive widget: it works when the notebook runs in Jupyter; the "
+    "static figure after it shows fixed values]"
+)
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
 
@@ -74,8 +76,10 @@ def copy_mathjax(out_dir: Path) -> str | None:
     """
     spec = find_spec("jupyter_server_mathjax")
     if spec is None or spec.origin is None:
-        print("NOTICE: jupyter-server-mathjax is not installed (pip install -e '.[dev]'), so "
-              "the HTML pages load MathJax from a CDN and show raw LaTeX offline.")
+        print(
+            "NOTICE: jupyter-server-mathjax is not installed (pip install -e '.[dev]'), so "
+            "the HTML pages load MathJax from a CDN and show raw LaTeX offline."
+        )
         return None
     target = out_dir / MATHJAX_DIR
     if not (target / "MathJax.js").is_file():
@@ -117,11 +121,13 @@ def render_html(nb: NotebookNode, mathjax_url: str | None = None) -> str:
     (True, True)
     """
     options = {"mathjax_url": f"{mathjax_url}?config={MATHJAX_CONFIG}"} if mathjax_url else {}
-    exporter = HTMLExporter(template_name="offline", extra_template_basedirs=[str(TEMPLATES)],
-                            **options)
+    exporter = HTMLExporter(
+        template_name="offline", extra_template_basedirs=[str(TEMPLATES)], **options
+    )
     title = notebook_title(nb)
-    body, _ = exporter.from_notebook_node(static_widgets(nb),
-                                          resources={"metadata": {"name": title}})
+    body, _ = exporter.from_notebook_node(
+        static_widgets(nb), resources={"metadata": {"name": title}}
+    )
     return body
 
 
@@ -157,12 +163,27 @@ SUMMARY_HEADERS = ("notebook", "profile", "data", "device", "wall time", "status
 
 def summary_rows(results: Sequence[NotebookResult]) -> list[list[str]]:
     """One row per notebook, in the order of :data:`SUMMARY_HEADERS`."""
-    return [[r.name, r.value("profile"), r.value("data"), r.value("device"),
-             format_duration(r.wall_s), r.status] for r in results]
+    return [
+        [
+            r.name,
+            r.value("profile"),
+            r.value("data"),
+            r.value("device"),
+            format_duration(r.wall_s),
+            r.status,
+        ]
+        for r in results
+    ]
 
 
-def run_one(path: Path, out_dir: Path, timeout: int, env: dict[str, str],
-            label: str = "", mathjax_url: str | None = None) -> NotebookResult:
+def run_one(
+    path: Path,
+    out_dir: Path,
+    timeout: int,
+    env: dict[str, str],
+    label: str = "",
+    mathjax_url: str | None = None,
+) -> NotebookResult:
     """Execute one notebook into ``out_dir/notebooks`` and render it to HTML.
 
     >>> run_one(Path("notebooks/01_intro.ipynb"), Path("build"), 1800,
@@ -185,9 +206,15 @@ def run_one(path: Path, out_dir: Path, timeout: int, env: dict[str, str],
         html_file.write_text(render_html(nb, page_mathjax), encoding="utf-8")
     except Exception as exc:  # a rendering bug should not hide the run's result
         error = error or f"HTML rendering failed: {describe_error(exc)}"
-    result = NotebookResult(path.name, html_file.relative_to(out_dir).as_posix(), wall_s,
-                            error, find_run_record(nb), notebook_title(nb, path.stem),
-                            key_results(nb))
+    result = NotebookResult(
+        path.name,
+        html_file.relative_to(out_dir).as_posix(),
+        wall_s,
+        error,
+        find_run_record(nb),
+        notebook_title(nb, path.stem),
+        key_results(nb),
+    )
     print(f"{prefix} {result.status} in {format_duration(wall_s)}", flush=True)
     return result
 
@@ -204,8 +231,7 @@ td.failed { color: #b3261e; font-weight: 600; }
 ul.results { margin: 0; padding-left: 1rem; }
 .meta, .file { color: #666; }
 """
-GALLERY_HEADERS = ("Notebook", "Profile", "Data", "Device", "Wall time", "Status",
-                   "Key results")
+GALLERY_HEADERS = ("Notebook", "Profile", "Data", "Device", "Wall time", "Status", "Key results")
 
 
 def machine_description() -> str:
@@ -243,26 +269,30 @@ def index_html(results: Sequence[NotebookResult], title: str = "CNN course noteb
             "</tr>"
         )
     header = "".join(f"<th>{esc(h)}</th>" for h in GALLERY_HEADERS)
-    return "\n".join([
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        f"<title>{esc(title)}</title>",
-        f"<style>{INDEX_STYLE}</style>",
-        "</head>",
-        "<body>",
-        f"<h1>{esc(title)}</h1>",
-        f'<p class="meta">{len(results)} notebooks, {failed} failed. Executed {stamp} on a '
-        f'{esc(machine_description())}. Summary: <a href="{RESULTS_MD}">{RESULTS_MD}</a>, '
-        f'<a href="{RESULTS_JSON}">{RESULTS_JSON}</a>.</p>',
-        f"<table>\n<thead><tr>{header}</tr></thead>",
-        "<tbody>", *rows, "</tbody>",
-        "</table>",
-        "</body>",
-        "</html>",
-        "",
-    ])
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            "<head>",
+            '<meta charset="utf-8">',
+            f"<title>{esc(title)}</title>",
+            f"<style>{INDEX_STYLE}</style>",
+            "</head>",
+            "<body>",
+            f"<h1>{esc(title)}</h1>",
+            f'<p class="meta">{len(results)} notebooks, {failed} failed. Executed {stamp} on a '
+            f'{esc(machine_description())}. Summary: <a href="{RESULTS_MD}">{RESULTS_MD}</a>, '
+            f'<a href="{RESULTS_JSON}">{RESULTS_JSON}</a>.</p>',
+            f"<table>\n<thead><tr>{header}</tr></thead>",
+            "<tbody>",
+            *rows,
+            "</tbody>",
+            "</table>",
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
 
 
 def results_summary(results: Sequence[NotebookResult]) -> dict:
@@ -277,13 +307,19 @@ def results_summary(results: Sequence[NotebookResult]) -> dict:
     return {
         "executed": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": machine_description(),
-        "notebooks": [{
-            "name": r.name, "title": r.title, "html": r.html_path,
-            "status": "ok" if r.ok else "failed", "error": r.error,
-            "wall_s": round(r.wall_s, 1),
-            **{key: r.value(key) for key in ("profile", "data", "device")},
-            "results": r.results,
-        } for r in results],
+        "notebooks": [
+            {
+                "name": r.name,
+                "title": r.title,
+                "html": r.html_path,
+                "status": "ok" if r.ok else "failed",
+                "error": r.error,
+                "wall_s": round(r.wall_s, 1),
+                **{key: r.value(key) for key in ("profile", "data", "device")},
+                "results": r.results,
+            }
+            for r in results
+        ],
     }
 
 
@@ -300,21 +336,39 @@ def results_markdown(summary: dict) -> str:
     | test_acc | 0.91 |
     <BLANKLINE>
     """
+
     def row(cells: Sequence[str]) -> str:
         return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
-    lines = ["# Results of `course run`", "",
-             f"Executed {summary['executed']} on a {summary['machine']}.", "",
-             row(["notebook", "profile", "data", "device", "wall time", "status"]),
-             row(["---"] * 6)]
+    lines = [
+        "# Results of `course run`",
+        "",
+        f"Executed {summary['executed']} on a {summary['machine']}.",
+        "",
+        row(["notebook", "profile", "data", "device", "wall time", "status"]),
+        row(["---"] * 6),
+    ]
     for nb in summary["notebooks"]:
-        lines.append(row([f"`{nb['name']}`", nb["profile"], nb["data"], nb["device"],
-                          format_duration(nb["wall_s"]), nb["status"]]))
+        lines.append(
+            row(
+                [
+                    f"`{nb['name']}`",
+                    nb["profile"],
+                    nb["data"],
+                    nb["device"],
+                    format_duration(nb["wall_s"]),
+                    nb["status"],
+                ]
+            )
+        )
     for nb in summary["notebooks"]:
         lines += ["", f"## {nb['title'] or nb['name']} (`{nb['name']}`)", ""]
         if nb["results"]:
-            lines += [row(["result", "value"]), row(["---"] * 2),
-                      *(row([name, value]) for name, value in nb["results"].items())]
+            lines += [
+                row(["result", "value"]),
+                row(["---"] * 2),
+                *(row([name, value]) for name, value in nb["results"].items()),
+            ]
         else:
             lines.append("No key results (no `result`-tagged cell printed `name: value`).")
     return "\n".join(lines) + "\n"
@@ -323,8 +377,9 @@ def results_markdown(summary: dict) -> str:
 def write_results(results: Sequence[NotebookResult], out_dir: Path) -> dict:
     """Write ``results.json`` and ``results.md`` into ``out_dir``; return the summary."""
     summary = results_summary(results)
-    (out_dir / RESULTS_JSON).write_text(json.dumps(summary, indent=1, ensure_ascii=False) +
-                                        "\n", encoding="utf-8")
+    (out_dir / RESULTS_JSON).write_text(
+        json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     (out_dir / RESULTS_MD).write_text(results_markdown(summary), encoding="utf-8")
     return summary
 
@@ -342,12 +397,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["COURSE_PROFILE"] = args.profile
     env = kernel_env(overrides)
 
-    print(f"Running {len(notebooks)} notebooks from {args.notebook_dir} into {out_dir}/",
-          flush=True)
+    print(
+        f"Running {len(notebooks)} notebooks from {args.notebook_dir} into {out_dir}/", flush=True
+    )
     mathjax_url = copy_mathjax(out_dir)
-    results = [run_one(path, out_dir, args.timeout, env, label=f"[{i}/{len(notebooks)}]",
-                       mathjax_url=mathjax_url)
-               for i, path in enumerate(notebooks, start=1)]
+    results = [
+        run_one(
+            path,
+            out_dir,
+            args.timeout,
+            env,
+            label=f"[{i}/{len(notebooks)}]",
+            mathjax_url=mathjax_url,
+        )
+        for i, path in enumerate(notebooks, start=1)
+    ]
 
     index = out_dir / "index.html"
     index.write_text(index_html(results), encoding="utf-8")
@@ -355,21 +419,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     failed = [r for r in results if not r.ok]
     print()
     print(format_table(SUMMARY_HEADERS, summary_rows(results)))
-    print(f"\n{len(results) - len(failed)} passed, {len(failed)} failed. Gallery: {index}; "
-          f"results: {out_dir / RESULTS_MD}")
+    print(
+        f"\n{len(results) - len(failed)} passed, {len(failed)} failed. Gallery: {index}; "
+        f"results: {out_dir / RESULTS_MD}"
+    )
     return 1 if failed else 0
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Add ``course run`` to the ``course`` command's sub-commands."""
     run = commands.add_parser("run", help="execute every notebook, render HTML and a gallery")
-    run.add_argument("notebook_dir", nargs="?", type=Path, default=Path("notebooks"),
-                     help="folder with the notebooks (default: notebooks)")
-    run.add_argument("--out", type=Path, default=Path("build"),
-                     help="output folder (default: build)")
-    run.add_argument("--timeout", type=int, default=1800,
-                     help="per-cell timeout in seconds (default: 1800)")
-    run.add_argument("--profile", choices=("smoke", "quick", "full", "auto"), default=None,
-                     help="set COURSE_PROFILE for the kernels (default: leave it alone, "
-                          "so the notebooks use $COURSE_PROFILE or auto)")
+    run.add_argument(
+        "notebook_dir",
+        nargs="?",
+        type=Path,
+        default=Path("notebooks"),
+        help="folder with the notebooks (default: notebooks)",
+    )
+    run.add_argument(
+        "--out", type=Path, default=Path("build"), help="output folder (default: build)"
+    )
+    run.add_argument(
+        "--timeout", type=int, default=1800, help="per-cell timeout in seconds (default: 1800)"
+    )
+    run.add_argument(
+        "--profile",
+        choices=("smoke", "quick", "full", "auto"),
+        default=None,
+        help="set COURSE_PROFILE for the kernels (default: leave it alone, "
+        "so the notebooks use $COURSE_PROFILE or auto)",
+    )
     run.set_defaults(func=cmd_run)

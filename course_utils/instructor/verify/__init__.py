@@ -27,19 +27,34 @@ notebook to run), :mod:`.compare` (outputs against the submission and the templa
 from course_utils.instructor.verify.batch import verify_all, verify_bytes, verify_submission
 from course_utils.instructor.verify.command import add_parser, cmd_verify
 from course_utils.instructor.verify.verdict import (
-                                                    ERROR,
-                                                    INVALID,
-                                                    MEMORY,
-                                                    MISMATCH,
-                                                    STATUSES,
-                                                    TAMPERED,
-                                                    TIMEOUT,
-                                                    VERIFIED,
-                                                    CellCheck,
-                                                    Limits,
-                                                    Verdict,
+    ERROR,
+    INVALID,
+    MEMORY,
+    MISMATCH,
+    STATUSES,
+    TAMPERED,
+    TIMEOUT,
+    VERIFIED,
+    CellCheck,
+    Limits,
+    Verdict,
 )
 
-__all__ = ["ERROR", "INVALID", "MEMORY", "MISMATCH", "STATUSES", "TAMPERED", "TIMEOUT",
-           "VERIFIED", "CellCheck", "Limits", "Verdict", "add_parser", "cmd_verify",
-           "verify_all", "verify_bytes", "verify_submission"]
+__all__ = [
+    "ERROR",
+    "INVALID",
+    "MEMORY",
+    "MISMATCH",
+    "STATUSES",
+    "TAMPERED",
+    "TIMEOUT",
+    "VERIFIED",
+    "CellCheck",
+    "Limits",
+    "Verdict",
+    "add_parser",
+    "cmd_verify",
+    "verify_all",
+    "verify_bytes",
+    "verify_submission",
+]

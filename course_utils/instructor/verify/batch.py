@@ -54,8 +54,11 @@ from course_utils.notebooks import describe_error
 
 ERROR_WIDTH = 100  # characters of an error message in a note (PyTorch's run long)
 # How a memory limit shows up: Python's MemoryError, PyTorch's and NumPy's messages.
-OUT_OF_MEMORY = re.compile(r"^MemoryError|can't allocate memory|out of memory|"
-                           r"Unable to allocate", re.IGNORECASE)
+OUT_OF_MEMORY = re.compile(
+    r"^MemoryError|can't allocate memory|out of memory|"
+    r"Unable to allocate",
+    re.IGNORECASE,
+)
 
 
 @functools.cache
@@ -84,7 +87,7 @@ def clip(text: str, width: int = ERROR_WIDTH) -> str:
     >>> clip("result = convolve2d(image, kernel, padding=1)", 20)
     'result = convolve...'
     """
-    return text if len(text) <= width else text[:width - 3] + "..."
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def is_out_of_memory(error: str) -> bool:
@@ -100,15 +103,17 @@ def judge(run: Execution, verdict: Verdict, limits: Limits) -> tuple[str, str]:
     """Return the status and a one-line note for a re-execution's outcome."""
     where = f"cell {run.cell}" if run.cell is not None else "kernel start"
     if run.killed:
-        return TIMEOUT, (f"stopped by the notebook time limit ({limits.notebook_timeout} s) "
-                         f"in {where}")
+        return TIMEOUT, (
+            f"stopped by the notebook time limit ({limits.notebook_timeout} s) in {where}"
+        )
     if run.error and run.error.startswith("CellTimeoutError"):
         return TIMEOUT, f"{where} exceeded the cell time limit ({limits.cell_timeout} s)"
     memory = [error for error in verdict.errors if is_out_of_memory(error)]
     if memory or run.out_of_memory:
         cell, _, message = (memory[0] if memory else f"{where}: killed").partition(": ")
-        return MEMORY, (f"{cell} ran out of memory (limit {limits.memory_mb} MB): "
-                        f"{message.partition(':')[0]}")
+        return MEMORY, (
+            f"{cell} ran out of memory (limit {limits.memory_mb} MB): {message.partition(':')[0]}"
+        )
     if run.notebook is None:
         lines = (run.error or run.log).strip().splitlines()
         return ERROR, f"the verifier failed: {lines[-1] if lines else 'no output'}"
@@ -118,23 +123,36 @@ def judge(run: Execution, verdict: Verdict, limits: Limits) -> tuple[str, str]:
         return ERROR, f"{len(verdict.errors)} errors, the first in {clip(verdict.errors[0])}"
     if verdict.mismatched:
         return MISMATCH, "does not reproduce: " + "; ".join(
-            check.label() for check in verdict.mismatched)
+            check.label() for check in verdict.mismatched
+        )
     failed = [check.label() for check in verdict.checks if not check.passed]
     passed = f"{len(verdict.checks) - len(failed)} of {len(verdict.checks)} graded cells pass"
-    return VERIFIED, (f"outputs reproduce; {passed}" +
-                      (f" (not: {'; '.join(failed)})" if failed else ""))
+    return VERIFIED, (
+        f"outputs reproduce; {passed}" + (f" (not: {'; '.join(failed)})" if failed else "")
+    )
 
 
-def verify_bytes(name: str, data: bytes, templates: Sequence[Template], limits: Limits,
-                 patterns: Sequence[tuple[str, str]], unsafe: bool = False) -> Verdict:
+def verify_bytes(
+    name: str,
+    data: bytes,
+    templates: Sequence[Template],
+    limits: Limits,
+    patterns: Sequence[tuple[str, str]],
+    unsafe: bool = False,
+) -> Verdict:
     """Verify one submission given as bytes; never raises.
 
     >>> verdict = verify_bytes("a.ipynb", b"not json", [], Limits(), [])
     >>> verdict.status, verdict.note[:30]
     ('INVALID', 'not a notebook: the file is no')
     """
-    verdict = Verdict(name, INVALID, "", sha256=hashlib.sha256(data).hexdigest(),
-                      sandbox="none (unsafe)" if unsafe else "bwrap")
+    verdict = Verdict(
+        name,
+        INVALID,
+        "",
+        sha256=hashlib.sha256(data).hexdigest(),
+        sandbox="none (unsafe)" if unsafe else "bwrap",
+    )
     try:
         nb = parse_submission(data)
         template = match_template(Path(name).name, nb, templates)
@@ -144,9 +162,13 @@ def verify_bytes(name: str, data: bytes, templates: Sequence[Template], limits: 
     verdict.template, verdict.course_version = template.path.name, course_version(template)
     verdict.in_order, verdict.stored_errors = execution_order(nb), error_outputs(nb)
     by_id = {cell.get("id"): cell for cell in nb.cells}
-    verdict.tokens = solution_tokens([by_id[cell.get("id")].source
-                                      for cell in template.nb.cells
-                                      if cell_role(cell) == SOLUTION and cell.get("id") in by_id])
+    verdict.tokens = solution_tokens(
+        [
+            by_id[cell.get("id")].source
+            for cell in template.nb.cells
+            if cell_role(cell) == SOLUTION and cell.get("id") in by_id
+        ]
+    )
     verdict.checks = grade_cells(template, nb, None, patterns)
     problems = tampering(template, nb)
     if problems:
@@ -168,8 +190,9 @@ def verify_bytes(name: str, data: bytes, templates: Sequence[Template], limits: 
     return verdict
 
 
-def with_reference(template: Template, limits: Limits,
-                   unsafe: bool = False) -> tuple[Template, str]:
+def with_reference(
+    template: Template, limits: Limits, unsafe: bool = False
+) -> tuple[Template, str]:
     """Re-execute the template itself; return it with that run as the expected outputs.
 
     Returns the template unchanged, and why, where its own run fails (a release, whose
@@ -180,21 +203,36 @@ def with_reference(template: Template, limits: Limits,
     run = run_sandboxed(to_run, limits, unsafe=unsafe)
     failed = run.error or (run.notebook is not None and error_outputs(run.notebook))
     if run.notebook is None or failed:
-        return template, (f"{template.path.name}: its own re-execution failed "
-                          f"({clip(str(failed or run.log or 'no output'))}); comparing with "
-                          "its stored outputs")
+        return template, (
+            f"{template.path.name}: its own re-execution failed "
+            f"({clip(str(failed or run.log or 'no output'))}); comparing with "
+            "its stored outputs"
+        )
     reference = dataclasses.replace(template, reference=run.notebook)
-    stale = [index for index, cell in template.graded
-             if cell_role(cell) != RESULT and cell.outputs
-             and [o.get("text") for o in cell.outputs]
-             != [o.get("text") for o in reference.expected_outputs(index)]]
-    return reference, (f"{template.path.name}: stored outputs of cells {stale} differ from "
-                       "a fresh run (course refresh updates them); comparing with the fresh "
-                       "run" if stale else "")
+    stale = [
+        index
+        for index, cell in template.graded
+        if cell_role(cell) != RESULT
+        and cell.outputs
+        and [o.get("text") for o in cell.outputs]
+        != [o.get("text") for o in reference.expected_outputs(index)]
+    ]
+    return reference, (
+        f"{template.path.name}: stored outputs of cells {stale} differ from "
+        "a fresh run (course refresh updates them); comparing with the fresh "
+        "run"
+        if stale
+        else ""
+    )
 
 
-def verify_submission(path: Path, templates: Sequence[Template], limits: Limits,
-                      patterns: Sequence[tuple[str, str]], unsafe: bool = False) -> Verdict:
+def verify_submission(
+    path: Path,
+    templates: Sequence[Template],
+    limits: Limits,
+    patterns: Sequence[tuple[str, str]],
+    unsafe: bool = False,
+) -> Verdict:
     """Verify the submission at ``path``; never raises.
 
     >>> verify_submission(Path("no-such.ipynb"), [], Limits(), []).note
@@ -230,15 +268,23 @@ class Progress:
         rate = self.done / max(elapsed, 1e-9)
         left = (self.total - self.done) / rate
         took = "" if verdict.wall_s is None else f" in {format_duration(verdict.wall_s)}"
-        self.out(f"[{self.done}/{self.total}] {printable(verdict.submission)}: "
-                 f"{verdict.status}{took}; "
-                 f"{60 * rate:.1f} per minute, about {format_duration(left)} left")
+        self.out(
+            f"[{self.done}/{self.total}] {printable(verdict.submission)}: "
+            f"{verdict.status}{took}; "
+            f"{60 * rate:.1f} per minute, about {format_duration(left)} left"
+        )
 
 
-def verify_all(paths: Sequence[Path], templates: Sequence[Template], limits: Limits,
-               patterns: Sequence[tuple[str, str]], jobs: int = 1,
-               scheduler: str | None = None, unsafe: bool = False,
-               on_verdict: Callable[[Verdict], None] | None = None) -> list[Verdict]:
+def verify_all(
+    paths: Sequence[Path],
+    templates: Sequence[Template],
+    limits: Limits,
+    patterns: Sequence[tuple[str, str]],
+    jobs: int = 1,
+    scheduler: str | None = None,
+    unsafe: bool = False,
+    on_verdict: Callable[[Verdict], None] | None = None,
+) -> list[Verdict]:
     """Verify submissions ``jobs`` at a time, or on the Dask cluster at ``scheduler``.
 
     ``on_verdict`` is called in this process as each one finishes (the gradebook writes
@@ -257,8 +303,10 @@ def verify_all(paths: Sequence[Path], templates: Sequence[Template], limits: Lim
     if scheduler is None:
         # Threads suffice: each one waits on its own sandbox process.
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = {pool.submit(verify_submission, path, templates, limits, patterns,
-                                   unsafe): index for index, path in enumerate(paths)}
+            futures = {
+                pool.submit(verify_submission, path, templates, limits, patterns, unsafe): index
+                for index, path in enumerate(paths)
+            }
             for future in as_completed(futures):
                 finish(futures[future], future.result())
     else:
@@ -266,9 +314,15 @@ def verify_all(paths: Sequence[Path], templates: Sequence[Template], limits: Lim
     return [done[index] for index in range(len(paths))]
 
 
-def run_on_cluster(paths: Sequence[Path], templates: Sequence[Template], limits: Limits,
-                   patterns: Sequence[tuple[str, str]], scheduler: str, unsafe: bool,
-                   finish: Callable[[int, Verdict], None]) -> None:
+def run_on_cluster(
+    paths: Sequence[Path],
+    templates: Sequence[Template],
+    limits: Limits,
+    patterns: Sequence[tuple[str, str]],
+    scheduler: str,
+    unsafe: bool,
+    finish: Callable[[int, Verdict], None],
+) -> None:
     """Run :func:`verify_bytes` on a Dask cluster, one task per submission.
 
     The submissions travel as bytes, so the workers need the course installed (and
@@ -286,9 +340,15 @@ def run_on_cluster(paths: Sequence[Path], templates: Sequence[Template], limits:
             except InvalidSubmission as exc:
                 finish(index, Verdict(str(path), INVALID, str(exc)))
                 continue
-            future = client.submit(verify_bytes, str(path), data, *shared, unsafe,
-                                   pure=False, key=f"verify-{index}-{path.name}")
+            future = client.submit(
+                verify_bytes,
+                str(path),
+                data,
+                *shared,
+                unsafe,
+                pure=False,
+                key=f"verify-{index}-{path.name}",
+            )
             futures[future] = index
         for future in completed(futures):
             finish(futures[future], future.result())
-

@@ -50,10 +50,15 @@ class Cgroup:
     def create(cls, memory_bytes: int, processes: int) -> Cgroup | None:
         """Make the sandbox's cgroups with both limits, or return ``None`` where we cannot."""
         name = f"course-verify-{uuid.uuid4().hex[:12]}"
-        wanted = {"memory": [("memory.limit_in_bytes", memory_bytes),
-                             ("memory.memsw.limit_in_bytes", memory_bytes),
-                             ("memory.max", memory_bytes), ("memory.swap.max", 0)],
-                  "pids": [("pids.max", processes)]}
+        wanted = {
+            "memory": [
+                ("memory.limit_in_bytes", memory_bytes),
+                ("memory.memsw.limit_in_bytes", memory_bytes),
+                ("memory.max", memory_bytes),
+                ("memory.swap.max", 0),
+            ],
+            "pids": [("pids.max", processes)],
+        }
         folders: dict[Path, None] = {}
         try:
             for controller, settings in wanted.items():
@@ -64,8 +69,10 @@ class Cgroup:
                 folder.mkdir(exist_ok=True)
                 folders[folder] = None
                 written = [key for key, value in settings if write_setting(folder / key, value)]
-                if not any(key.startswith(controller) and "swap" not in key
-                           and "memsw" not in key for key in written):
+                if not any(
+                    key.startswith(controller) and "swap" not in key and "memsw" not in key
+                    for key in written
+                ):
                     raise OSError(f"{controller} limit not settable in {folder}")
         except OSError:
             Cgroup(list(folders)).remove()
@@ -82,8 +89,11 @@ class Cgroup:
         for folder in self.folders:
             for name in ("memory.oom_control", "memory.events"):
                 with contextlib.suppress(OSError, ValueError):
-                    fields = dict(line.split() for line in (folder / name).read_text()
-                                  .splitlines() if len(line.split()) == 2)
+                    fields = dict(
+                        line.split()
+                        for line in (folder / name).read_text().splitlines()
+                        if len(line.split()) == 2
+                    )
                     if int(fields.get("oom_kill", 0)) > 0:
                         return True
         return False

@@ -81,9 +81,11 @@ def short_diff(stored: str, fresh: str, limit: int = MAX_DIFF_LINES) -> str:
     >>> short_diff("same\\n", "same")
     ''
     """
-    lines = [line for line in difflib.unified_diff(stored.splitlines(), fresh.splitlines(),
-                                                   n=0, lineterm="")
-             if not line.startswith(("---", "+++", "@@"))]
+    lines = [
+        line
+        for line in difflib.unified_diff(stored.splitlines(), fresh.splitlines(), n=0, lineterm="")
+        if not line.startswith(("---", "+++", "@@"))
+    ]
     if len(lines) > limit:
         lines = [*lines[:limit], f"... {len(lines) - limit} more changed lines"]
     return "\n".join(lines)
@@ -112,8 +114,12 @@ def printed_results(cell: NotebookNode, names: Sequence[str]) -> dict[str, str]:
     return found
 
 
-def grade_cells(template: Template, nb: NotebookNode, fresh: NotebookNode | None,
-                patterns: Sequence[tuple[str, str]]) -> list[CellCheck]:
+def grade_cells(
+    template: Template,
+    nb: NotebookNode,
+    fresh: NotebookNode | None,
+    patterns: Sequence[tuple[str, str]],
+) -> list[CellCheck]:
     """Compare every checked and result cell of the template as the re-execution ran it.
 
     ``nb`` is the submission (its stored outputs), ``fresh`` the re-executed notebook
@@ -132,8 +138,9 @@ def grade_cells(template: Template, nb: NotebookNode, fresh: NotebookNode | None
         elif ran:
             fresh_text = comparable_text(new.outputs, patterns)
             stored = stored_by_id.get(cell.get("id"))
-            check.diff = short_diff(comparable_text(stored.outputs if stored else [], patterns),
-                                    fresh_text)
+            check.diff = short_diff(
+                comparable_text(stored.outputs if stored else [], patterns), fresh_text
+            )
             # A release has no outputs to expect: there, running without an error passes.
             outputs = template.expected_outputs(index)
             expected = comparable_text(outputs, patterns) if outputs else fresh_text
@@ -152,7 +159,6 @@ def key_results(template: Template, fresh: NotebookNode | None) -> dict[str, str
     results: dict[str, str] = {}
     for index, cell in template.graded:
         if cell_role(cell) == RESULT:
-            for name, value in printed_results(fresh.cells[index],
-                                               result_names_in(cell)).items():
+            for name, value in printed_results(fresh.cells[index], result_names_in(cell)).items():
                 results.setdefault(name, value)
     return results

@@ -33,9 +33,25 @@ from course_utils.instructor.verify.verdict import INVALID, STATUSES, CellCheck,
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 PLAIN_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~!])")
-FIXED_COLUMNS = ("submission", "template", "status", "score", "max_score", "note", "in_order",
-                 "errors", "stored_errors", "checked_cells", "passed_cells", "mismatched_cells",
-                 "similar_to", "wall_s", "sandbox", "sha256", "course_version")
+FIXED_COLUMNS = (
+    "submission",
+    "template",
+    "status",
+    "score",
+    "max_score",
+    "note",
+    "in_order",
+    "errors",
+    "stored_errors",
+    "checked_cells",
+    "passed_cells",
+    "mismatched_cells",
+    "similar_to",
+    "wall_s",
+    "sandbox",
+    "sha256",
+    "course_version",
+)
 
 
 class GradebookError(ValueError):
@@ -78,8 +94,10 @@ def result_columns(templates: Iterable[Template]) -> list[str]:
     >>> result_columns([])
     []
     """
-    return [f"result:{name}" for name in dict.fromkeys(
-        name for template in templates for name in template.result_names)]
+    return [
+        f"result:{name}"
+        for name in dict.fromkeys(name for template in templates for name in template.result_names)
+    ]
 
 
 def row(verdict: Verdict, columns: Sequence[str]) -> dict[str, str]:
@@ -90,9 +108,12 @@ def row(verdict: Verdict, columns: Sequence[str]) -> dict[str, str]:
     """
     readable = verdict.status != INVALID
     values = {
-        "submission": verdict.submission, "template": verdict.template,
-        "status": verdict.status, "score": f"{verdict.score:g}",
-        "max_score": f"{verdict.max_score:g}", "note": verdict.note,
+        "submission": verdict.submission,
+        "template": verdict.template,
+        "status": verdict.status,
+        "score": f"{verdict.score:g}",
+        "max_score": f"{verdict.max_score:g}",
+        "note": verdict.note,
         "in_order": verdict.in_order,
         "errors": str(len(verdict.errors)) if readable else "",
         "stored_errors": str(len(verdict.stored_errors)) if readable else "",
@@ -101,11 +122,13 @@ def row(verdict: Verdict, columns: Sequence[str]) -> dict[str, str]:
         "mismatched_cells": " ".join(str(c.index) for c in verdict.mismatched),
         "similar_to": " ".join(verdict.similar_to),
         "wall_s": "" if verdict.wall_s is None else f"{verdict.wall_s:.1f}",
-        "sandbox": verdict.sandbox, "sha256": verdict.sha256,
+        "sandbox": verdict.sandbox,
+        "sha256": verdict.sha256,
         "course_version": verdict.course_version,
     }
-    values.update({column: verdict.results.get(column.removeprefix("result:"), "")
-                   for column in columns})
+    values.update(
+        {column: verdict.results.get(column.removeprefix("result:"), "") for column in columns}
+    )
     return {key: csv_cell(value) for key, value in values.items()}
 
 
@@ -136,38 +159,70 @@ def section(verdict: Verdict) -> list[str]:
     if verdict.similar_to:
         lines.append(f"- Solution code alike: {md(', '.join(verdict.similar_to))}")
     for check in verdict.checks:
-        state = ("passes" if check.passed else "fails" if check.ran else "did not run")
+        state = "passes" if check.passed else "fails" if check.ran else "did not run"
         if check.diff:
             state += ", stored output differs"
         points = f"{check.points:g} point{'' if check.points == 1 else 's'}"
         lines.append(f"  - {check.kind} {md(check.label())}, {points}: {state}")
         if check.diff:
             mark = fence(check.diff)
-            lines += ["", f"    {mark}diff", *(f"    {d}" for d in check.diff.splitlines()),
-                      f"    {mark}", ""]
+            lines += [
+                "",
+                f"    {mark}diff",
+                *(f"    {d}" for d in check.diff.splitlines()),
+                f"    {mark}",
+                "",
+            ]
     return [*lines, ""]
 
 
 def to_markdown(verdicts: Sequence[Verdict], limits: Limits, sandbox: str) -> str:
     """The readable report: settings, a summary table, similar pairs, one section each."""
     stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    counts = ", ".join(f"{sum(v.status == s for v in verdicts)} {s}" for s in STATUSES
-                       if any(v.status == s for v in verdicts))
-    lines = ["# Verification report", "",
-             f"{len(verdicts)} submissions, {stamp}: {counts}.", "",
-             f"Limits: {limits.describe()}; sandbox: {sandbox}.", "",
-             "| submission | status | score | in order | errors | mismatched | wall time |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    counts = ", ".join(
+        f"{sum(v.status == s for v in verdicts)} {s}"
+        for s in STATUSES
+        if any(v.status == s for v in verdicts)
+    )
+    lines = [
+        "# Verification report",
+        "",
+        f"{len(verdicts)} submissions, {stamp}: {counts}.",
+        "",
+        f"Limits: {limits.describe()}; sandbox: {sandbox}.",
+        "",
+        "| submission | status | score | in order | errors | mismatched | wall time |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for v in verdicts:
         cells = row(v, [])
-        lines.append("| " + " | ".join(md(cell) for cell in (
-            v.submission, v.status, f"{cells['score']} / {cells['max_score']}",
-            cells["in_order"], cells["errors"], cells["mismatched_cells"],
-            cells["wall_s"] and f"{cells['wall_s']} s")) + " |")
-    alike = [f"- {len(group)} submissions: " + ", ".join(md(name) for name in group)
-             for group in alike_groups(verdicts)]
-    lines += ["", "## Alike solution code", "",
-              *(alike or ["No two submissions have near-identical solution code."]), ""]
+        lines.append(
+            "| "
+            + " | ".join(
+                md(cell)
+                for cell in (
+                    v.submission,
+                    v.status,
+                    f"{cells['score']} / {cells['max_score']}",
+                    cells["in_order"],
+                    cells["errors"],
+                    cells["mismatched_cells"],
+                    cells["wall_s"] and f"{cells['wall_s']} s",
+                )
+            )
+            + " |"
+        )
+    alike = [
+        f"- {len(group)} submissions: " + ", ".join(md(name) for name in group)
+        for group in alike_groups(verdicts)
+    ]
+    lines += [
+        "",
+        "## Alike solution code",
+        "",
+        *(alike or ["No two submissions have near-identical solution code."]),
+        "",
+    ]
     for verdict in verdicts:
         lines += section(verdict)
     return "\n".join(lines)
@@ -241,8 +296,7 @@ def verdict_from_dict(data: dict) -> Verdict:
 class Gradebook:
     """The three files of a gradebook, rewritten after each finished submission."""
 
-    def __init__(self, csv_path: Path, templates: Sequence[Template], limits: Limits,
-                 sandbox: str):
+    def __init__(self, csv_path: Path, templates: Sequence[Template], limits: Limits, sandbox: str):
         self.csv, self.templates, self.limits, self.sandbox = csv_path, templates, limits, sandbox
         self.markdown, self.state = csv_path.with_suffix(".md"), csv_path.with_suffix(".json")
         self.check_writable()
@@ -255,21 +309,29 @@ class Gradebook:
         """Fail before the batch starts where the gradebook cannot be written."""
         for path in (self.csv, self.markdown, self.state):
             if path.exists() and not path.is_file():
-                raise GradebookError(f"{path} exists and is not a file: remove it or "
-                                     "pass another --out")
+                raise GradebookError(
+                    f"{path} exists and is not a file: remove it or pass another --out"
+                )
         try:
             self.csv.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryFile(dir=self.csv.parent):
                 pass
         except OSError as exc:
-            raise GradebookError(f"cannot write the gradebook in {self.csv.parent} "
-                                 f"({exc.strerror}): pass another --out") from None
+            raise GradebookError(
+                f"cannot write the gradebook in {self.csv.parent} "
+                f"({exc.strerror}): pass another --out"
+            ) from None
 
     def graded(self, submission: str, sha256: str, versions: set[str]) -> bool:
         """Whether the gradebook has this file, same hash, graded with the current course."""
         done = self.verdicts.get(submission)
-        return (done is not None and done.sha256 == sha256 and bool(sha256)
-                and done.course_version in versions and done.status != INVALID)
+        return (
+            done is not None
+            and done.sha256 == sha256
+            and bool(sha256)
+            and done.course_version in versions
+            and done.status != INVALID
+        )
 
     def add(self, verdict: Verdict) -> None:
         """Record one finished submission and rewrite the three files."""

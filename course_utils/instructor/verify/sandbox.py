@@ -45,11 +45,13 @@ from course_utils.instructor.verify.cgroups import Cgroup
 from course_utils.instructor.verify.verdict import Limits
 
 BWRAP = "bwrap"
-MISSING_BWRAP = ("course verify runs each submission in a bubblewrap sandbox, and `bwrap` "
-                 "is not installed. Install it (Debian/Ubuntu: sudo apt-get install "
-                 "bubblewrap; Fedora: sudo dnf install bubblewrap), or pass "
-                 "--unsafe-no-sandbox to run submissions without one (their code then "
-                 "runs as you, with your files and network).")
+MISSING_BWRAP = (
+    "course verify runs each submission in a bubblewrap sandbox, and `bwrap` "
+    "is not installed. Install it (Debian/Ubuntu: sudo apt-get install "
+    "bubblewrap; Fedora: sudo dnf install bubblewrap), or pass "
+    "--unsafe-no-sandbox to run submissions without one (their code then "
+    "runs as you, with your files and network)."
+)
 INSIDE = Path("/submission.ipynb")  # the notebook to run, as the sandbox sees it
 SCRATCH = Path("/tmp")  # the sandbox's private tmpfs
 SANDBOX_UID = 65534  # "nobody" inside the sandbox's user namespace
@@ -85,8 +87,7 @@ def readonly_paths() -> list[Path]:
     paths = {Path(p).resolve() for p in (sys.base_prefix, sys.prefix, sys.exec_prefix)}
     paths.add(package)
     system = tuple(Path(p).resolve() for p in SYSTEM)
-    return sorted(p for p in paths
-                  if not any(p == s or s in p.parents for s in system))
+    return sorted(p for p in paths if not any(p == s or s in p.parents for s in system))
 
 
 def bwrap_command(stage: Path, limits: Limits) -> list[str]:
@@ -96,33 +97,82 @@ def bwrap_command(stage: Path, limits: Limits) -> list[str]:
     >>> cmd[:3], "--unshare-net" in cmd, cmd[cmd.index("--chdir") + 1]
     (['bwrap', '--unshare-user', '--unshare-pid'], True, '/tmp/work')
     """
-    command = [BWRAP, "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc",
-               "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session",
-               "--cap-drop", "ALL", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
-               "--hostname", "sandbox"]
+    command = [
+        BWRAP,
+        "--unshare-user",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop",
+        "ALL",
+        "--uid",
+        str(SANDBOX_UID),
+        "--gid",
+        str(SANDBOX_UID),
+        "--hostname",
+        "sandbox",
+    ]
     for path in SYSTEM:
         command += ["--ro-bind-try", path, path]
     for path in readonly_paths():
         command += ["--ro-bind", str(path), str(path)]
     for name in HOST_ETC:
         command += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    command += ["--ro-bind", str(stage / "passwd"), "/etc/passwd",
-                "--ro-bind", str(stage / "group"), "/etc/group",
-                "--proc", "/proc", "--dev", "/dev",
-                "--size", str(limits.shm_mb * 2**20), "--tmpfs", "/dev/shm",
-                "--size", str(limits.tmpfs_mb * 2**20), "--tmpfs", str(SCRATCH),
-                "--dir", str(SCRATCH / "work"), "--dir", str(SCRATCH / "home"),
-                "--ro-bind", str(stage / "notebook"), str(INSIDE),
-                "--chdir", str(SCRATCH / "work"), "--"]
+    command += [
+        "--ro-bind",
+        str(stage / "passwd"),
+        "/etc/passwd",
+        "--ro-bind",
+        str(stage / "group"),
+        "/etc/group",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--size",
+        str(limits.shm_mb * 2**20),
+        "--tmpfs",
+        "/dev/shm",
+        "--size",
+        str(limits.tmpfs_mb * 2**20),
+        "--tmpfs",
+        str(SCRATCH),
+        "--dir",
+        str(SCRATCH / "work"),
+        "--dir",
+        str(SCRATCH / "home"),
+        "--ro-bind",
+        str(stage / "notebook"),
+        str(INSIDE),
+        "--chdir",
+        str(SCRATCH / "work"),
+        "--",
+    ]
     return command
 
 
 def worker_command(notebook: Path, limits: Limits) -> list[str]:
     """The worker's own command line (``-I``: no user site, no cwd on ``sys.path``)."""
-    return [sys.executable, "-I", "-B", "-m", "course_utils.instructor.verify",
-            str(notebook), "--cell-timeout", str(limits.cell_timeout),
-            "--memory-mb", str(limits.memory_mb), "--processes", str(limits.processes),
-            "--file-mb", str(limits.tmpfs_mb)]
+    return [
+        sys.executable,
+        "-I",
+        "-B",
+        "-m",
+        "course_utils.instructor.verify",
+        str(notebook),
+        "--cell-timeout",
+        str(limits.cell_timeout),
+        "--memory-mb",
+        str(limits.memory_mb),
+        "--processes",
+        str(limits.processes),
+        "--file-mb",
+        str(limits.tmpfs_mb),
+    ]
 
 
 def sandbox_env(scratch: Path, profile: str) -> dict[str, str]:
@@ -154,17 +204,29 @@ def sandbox_problem() -> str | None:
     """Why bubblewrap cannot sandbox here, or ``None`` when it can (checked once)."""
     if shutil.which(BWRAP) is None:
         return MISSING_BWRAP
-    probe = [BWRAP, "--unshare-user", "--unshare-pid", "--unshare-net", "--die-with-parent",
-             "--ro-bind", "/", "/", "--", "true"]
+    probe = [
+        BWRAP,
+        "--unshare-user",
+        "--unshare-pid",
+        "--unshare-net",
+        "--die-with-parent",
+        "--ro-bind",
+        "/",
+        "/",
+        "--",
+        "true",
+    ]
     try:
         done = subprocess.run(probe, capture_output=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"bwrap did not start: {exc}"
     if done.returncode != 0:
-        return ("bwrap cannot create namespaces here ("
-                f"{done.stderr.decode(errors='replace').strip()}): allow unprivileged user "
-                "namespaces (sysctl kernel.unprivileged_userns_clone=1), or pass "
-                "--unsafe-no-sandbox")
+        return (
+            "bwrap cannot create namespaces here ("
+            f"{done.stderr.decode(errors='replace').strip()}): allow unprivileged user "
+            "namespaces (sysctl kernel.unprivileged_userns_clone=1), or pass "
+            "--unsafe-no-sandbox"
+        )
     return None
 
 
@@ -172,8 +234,9 @@ def stage_notebook(nb: NotebookNode) -> Path:
     """A fresh host folder with the notebook to run and the sandbox's passwd and group."""
     stage = Path(tempfile.mkdtemp(prefix="course-verify-"))
     nbformat.write(nb, stage / "notebook")
-    (stage / "passwd").write_text(f"student:x:{SANDBOX_UID}:{SANDBOX_UID}::{SCRATCH}/home:"
-                                  "/bin/sh\n")
+    (stage / "passwd").write_text(
+        f"student:x:{SANDBOX_UID}:{SANDBOX_UID}::{SCRATCH}/home:/bin/sh\n"
+    )
     (stage / "group").write_text(f"student:x:{SANDBOX_UID}:\n")
     return stage
 
@@ -226,33 +289,57 @@ def run_sandboxed(nb: NotebookNode, limits: Limits, unsafe: bool = False) -> Exe
             cwd = scratch / "work"
         else:
             scratch, cwd = SCRATCH, None
-            cgroup = Cgroup.create((limits.memory_mb + limits.tmpfs_mb + limits.shm_mb)
-                                   * 2**20, limits.processes)
+            cgroup = Cgroup.create(
+                (limits.memory_mb + limits.tmpfs_mb + limits.shm_mb) * 2**20, limits.processes
+            )
             # A shell joins the cgroups, then becomes bwrap: nothing starts outside them.
             joins = [str(p) for p in cgroup.procs_files] if cgroup else []
-            command = ["/bin/sh", "-c", 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; '
-                       'shift; done; shift; exec "$@"', "sh", *joins, "--",
-                       *bwrap_command(stage, limits), *worker_command(INSIDE, limits)]
+            command = [
+                "/bin/sh",
+                "-c",
+                'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"',
+                "sh",
+                *joins,
+                "--",
+                *bwrap_command(stage, limits),
+                *worker_command(INSIDE, limits),
+            ]
         marker = secrets.token_hex(16)
         start = time.perf_counter()
-        process = subprocess.Popen(command, cwd=cwd, env=sandbox_env(scratch, limits.profile),
-                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=sandbox_env(scratch, limits.profile),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         killed = False
         try:
-            output, log = process.communicate(f"{marker}\n".encode(),
-                                              timeout=limits.notebook_timeout)
+            output, log = process.communicate(
+                f"{marker}\n".encode(), timeout=limits.notebook_timeout
+            )
         except subprocess.TimeoutExpired:
             stop(process, cgroup)
             output, log = process.communicate()
             killed = True
         wall_s = time.perf_counter() - start
         result, cell = parse_channel(output, marker)
-        notebook = (nbformat.from_dict(result["notebook"])
-                    if result and isinstance(result.get("notebook"), dict) else None)
-        return Execution(notebook, result.get("error") if result else None, cell, killed,
-                         cgroup.out_of_memory() if cgroup else False, wall_s,
-                         log.decode(errors="replace")[-2000:])
+        notebook = (
+            nbformat.from_dict(result["notebook"])
+            if result and isinstance(result.get("notebook"), dict)
+            else None
+        )
+        return Execution(
+            notebook,
+            result.get("error") if result else None,
+            cell,
+            killed,
+            cgroup.out_of_memory() if cgroup else False,
+            wall_s,
+            log.decode(errors="replace")[-2000:],
+        )
     finally:
         if cgroup is not None:
             cgroup.remove()

@@ -31,13 +31,17 @@ class SimilarPair:
         >>> SimilarPair("a.ipynb", "b.ipynb", 1.0).describe()
         'a.ipynb and b.ipynb: identical solution code'
         """
-        alike = ("identical solution code" if self.ratio == 1.0
-                 else f"{self.ratio:.0%} alike solution code")
+        alike = (
+            "identical solution code"
+            if self.ratio == 1.0
+            else f"{self.ratio:.0%} alike solution code"
+        )
         return f"{self.first} and {self.second}: {alike}"
 
 
-def similar_pairs(tokens: Mapping[str, Sequence[str]],
-                  threshold: float = THRESHOLD) -> list[SimilarPair]:
+def similar_pairs(
+    tokens: Mapping[str, Sequence[str]], threshold: float = THRESHOLD
+) -> list[SimilarPair]:
     """Every pair of submissions whose solution tokens match by ``threshold`` or more.
 
     >>> similar_pairs({"a": ["x", "=", "1"], "b": ["x", "=", "1"], "c": ["def", "f"]})

@@ -21,8 +21,14 @@ from course_utils.notebooks import describe_error, short_error
 # A submitted notebook larger than this is refused unread (a class's are well below 1 MB
 # once images are counted; the limit keeps a hostile file from filling the grader's memory).
 MAX_BYTES = 64 * 2**20
-SKIPPED_TOKENS = (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT,
-                  tokenize.DEDENT, tokenize.ENDMARKER)
+SKIPPED_TOKENS = (
+    tokenize.COMMENT,
+    tokenize.NL,
+    tokenize.NEWLINE,
+    tokenize.INDENT,
+    tokenize.DEDENT,
+    tokenize.ENDMARKER,
+)
 
 
 class InvalidSubmission(ValueError):
@@ -59,8 +65,9 @@ def parse_submission(data: bytes) -> NotebookNode:
         nb = nbformat.reads(data.decode("utf-8"), as_version=4)
         nbformat.validate(nb)
     except NotJSONError:
-        raise InvalidSubmission("not a notebook: the file is not JSON "
-                                "(truncated, or another format)") from None
+        raise InvalidSubmission(
+            "not a notebook: the file is not JSON (truncated, or another format)"
+        ) from None
     except UnicodeDecodeError:
         raise InvalidSubmission("not a notebook: the file is not text") from None
     except Exception as exc:  # nbformat raises many kinds for JSON that is no notebook
@@ -115,14 +122,14 @@ def expand_submissions(paths: Sequence[Path]) -> list[Path]:
     >>> expand_submissions([Path("a.ipynb"), Path("no-such-folder")])
     [PosixPath('a.ipynb'), PosixPath('no-such-folder')]
     """
-    return [nb for path in paths
-            for nb in (notebooks_under(path) if path.is_dir() else [path])]
+    return [nb for path in paths for nb in (notebooks_under(path) if path.is_dir() else [path])]
 
 
 def notebooks_under(folder: Path) -> list[Path]:
     """The notebooks in ``folder`` and below, sorted, without ``.ipynb_checkpoints``."""
-    return sorted(p for p in folder.rglob("*.ipynb")
-                  if p.is_file() and ".ipynb_checkpoints" not in p.parts)
+    return sorted(
+        p for p in folder.rglob("*.ipynb") if p.is_file() and ".ipynb_checkpoints" not in p.parts
+    )
 
 
 def execution_order(nb: NotebookNode) -> str:
@@ -140,8 +147,11 @@ def execution_order(nb: NotebookNode) -> str:
     >>> execution_order(nbformat.v4.new_notebook(cells=[cell("a")]))
     'not executed'
     """
-    counts = [(index, cell.execution_count) for index, cell in enumerate(nb.cells)
-              if cell.cell_type == "code" and cell.source.strip()]
+    counts = [
+        (index, cell.execution_count)
+        for index, cell in enumerate(nb.cells)
+        if cell.cell_type == "code" and cell.source.strip()
+    ]
     if all(count is None for _, count in counts):
         return "not executed"
     for expected, (index, count) in enumerate(counts, start=1):
@@ -160,6 +170,9 @@ def error_outputs(nb: NotebookNode) -> list[str]:
     >>> error_outputs(nb)
     ["cell 0: NameError: name 'x' is not defined"]
     """
-    return [f"cell {index}: {short_error(output.ename, output.evalue)}"
-            for index, cell in enumerate(nb.cells)
-            for output in cell.get("outputs", []) if output.output_type == "error"]
+    return [
+        f"cell {index}: {short_error(output.ename, output.evalue)}"
+        for index, cell in enumerate(nb.cells)
+        for output in cell.get("outputs", [])
+        if output.output_type == "error"
+    ]

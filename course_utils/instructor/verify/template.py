@@ -101,9 +101,14 @@ class Template:
     @property
     def result_names(self) -> list[str]:
         """Every result name the template's result cells print, in order."""
-        return list(dict.fromkeys(name for _, cell in self.graded
-                                  if cell_role(cell) == RESULT
-                                  for name in result_names_in(cell)))
+        return list(
+            dict.fromkeys(
+                name
+                for _, cell in self.graded
+                if cell_role(cell) == RESULT
+                for name in result_names_in(cell)
+            )
+        )
 
     def ids(self) -> set[str]:
         """The template's cell ids."""
@@ -136,8 +141,10 @@ def match_template(name: str, nb: NotebookNode, templates: Sequence[Template]) -
     best = max(candidates, key=lambda t: len(ids & t.ids()))
     shared = len(ids & best.ids()) / max(1, len(best.ids()))
     if shared < MIN_SHARED_IDS:
-        raise InvalidSubmission(f"not one of the course's notebooks: it shares "
-                                f"{shared:.0%} of its cell ids with {best.path.name}")
+        raise InvalidSubmission(
+            f"not one of the course's notebooks: it shares "
+            f"{shared:.0%} of its cell ids with {best.path.name}"
+        )
     return best
 
 
@@ -148,7 +155,7 @@ def first_line(source: str, width: int = 60) -> str:
     '# shapes'
     """
     line = next((line.strip() for line in source.splitlines() if line.strip()), "")
-    return line if len(line) <= width else line[:width - 3] + "..."
+    return line if len(line) <= width else line[: width - 3] + "..."
 
 
 def tampering(template: Template, nb: NotebookNode) -> list[str]:
@@ -168,10 +175,13 @@ def tampering(template: Template, nb: NotebookNode) -> list[str]:
         mine = by_id.get(cell.get("id"))
         if mine is None:
             problems.append(f"{label} is missing")
-        elif sorted(mine.get("metadata", {}).get("tags", [])) != sorted(cell.metadata.get(
-                "tags", [])):
-            problems.append(f"{label} is re-tagged: {cell_role(cell)} in the template, "
-                            f"{sorted(mine.get('metadata', {}).get('tags', []))} here")
+        elif sorted(mine.get("metadata", {}).get("tags", [])) != sorted(
+            cell.metadata.get("tags", [])
+        ):
+            problems.append(
+                f"{label} is re-tagged: {cell_role(cell)} in the template, "
+                f"{sorted(mine.get('metadata', {}).get('tags', []))} here"
+            )
         elif not mine.source.strip():
             problems.append(f"{label} is blanked")
         elif mine.source != cell.source:
@@ -179,16 +189,17 @@ def tampering(template: Template, nb: NotebookNode) -> list[str]:
     graded_ids = [cell.get("id") for _, cell in template.graded]
     order = [cell.get("id") for cell in nb.cells if cell.get("id") in graded_ids]
     if not problems and order != graded_ids:
-        moved = next(i for i, (a, b) in enumerate(zip(order, graded_ids, strict=False))
-                     if a != b)
+        moved = next(i for i, (a, b) in enumerate(zip(order, graded_ids, strict=False)) if a != b)
         index, cell = template.graded[moved]
         problems.append(f"cell {index} ({first_line(cell.source)}) is moved")
     known = {cell.get("id"): cell_role(cell) for cell in template.nb.cells}
     for index, cell in enumerate(nb.cells):
         role = cell_role(cell)
         if role in (CHECKED, RESULT) and known.get(cell.get("id")) not in (CHECKED, RESULT):
-            problems.append(f"cell {index} ({first_line(cell.source)}) is tagged {role}, "
-                            "which the template's cell is not")
+            problems.append(
+                f"cell {index} ({first_line(cell.source)}) is tagged {role}, "
+                "which the template's cell is not"
+            )
     return problems
 
 
@@ -220,13 +231,17 @@ def checks_reimport(template: Template) -> str:
                 if names:
                     imports.append(ast.unparse(ast.ImportFrom("course_utils", names, 0)))
             elif isinstance(node, (ast.Import, ast.ImportFrom)) and "course_utils.checks" in (
-                    [getattr(node, "module", None)] + [a.name for a in node.names]):
+                [getattr(node, "module", None)] + [a.name for a in node.names]
+            ):
                 imports.append(ast.unparse(node))
-    return "\n".join([
-        "# course verify: the checks as installed, not as this notebook may have patched them",
-        "[__import__('sys').modules.pop(m) for m in list(__import__('sys').modules)",
-        " if m == 'course_utils.checks' or m.startswith('course_utils.checks.')]",
-        *dict.fromkeys(imports)])
+    return "\n".join(
+        [
+            "# course verify: the checks as installed, not as this notebook may have patched them",
+            "[__import__('sys').modules.pop(m) for m in list(__import__('sys').modules)",
+            " if m == 'course_utils.checks' or m.startswith('course_utils.checks.')]",
+            *dict.fromkeys(imports),
+        ]
+    )
 
 
 def notebook_to_run(template: Template, nb: NotebookNode) -> tuple[NotebookNode, list[str]]:

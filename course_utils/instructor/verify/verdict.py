@@ -9,7 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 VERIFIED, MISMATCH, TAMPERED, ERROR, TIMEOUT, MEMORY, INVALID = (
-    "verified", "MISMATCH", "TAMPERED", "ERROR", "TIMEOUT", "MEMORY", "INVALID")
+    "verified",
+    "MISMATCH",
+    "TAMPERED",
+    "ERROR",
+    "TIMEOUT",
+    "MEMORY",
+    "INVALID",
+)
 STATUSES = (VERIFIED, MISMATCH, TAMPERED, ERROR, TIMEOUT, MEMORY, INVALID)
 
 
@@ -31,9 +38,11 @@ class Limits:
         >>> Limits().describe()
         'profile smoke, 120 s per cell, 900 s per notebook, 4096 MB memory, 512 processes'
         """
-        return (f"profile {self.profile}, {self.cell_timeout} s per cell, "
-                f"{self.notebook_timeout} s per notebook, {self.memory_mb} MB memory, "
-                f"{self.processes} processes")
+        return (
+            f"profile {self.profile}, {self.cell_timeout} s per cell, "
+            f"{self.notebook_timeout} s per notebook, {self.memory_mb} MB memory, "
+            f"{self.processes} processes"
+        )
 
 
 @dataclass

@@ -66,10 +66,12 @@ def set_limits(memory_mb: int, processes: int, file_mb: int) -> None:
     """
     import resource  # POSIX only, like the sandbox
 
-    for limit, value in ((resource.RLIMIT_DATA, memory_mb * 2**20),
-                         (resource.RLIMIT_NPROC, processes),
-                         (resource.RLIMIT_FSIZE, file_mb * 2**20),
-                         (resource.RLIMIT_CORE, 0)):
+    for limit, value in (
+        (resource.RLIMIT_DATA, memory_mb * 2**20),
+        (resource.RLIMIT_NPROC, processes),
+        (resource.RLIMIT_FSIZE, file_mb * 2**20),
+        (resource.RLIMIT_CORE, 0),
+    ):
         resource.setrlimit(limit, (value, value))
 
 
@@ -105,9 +107,14 @@ def worker(argv: Sequence[str] | None = None) -> int:
     try:
         set_limits(args.memory_mb, args.processes, args.file_mb)
         nb = nbformat.read(args.notebook, as_version=4)
-        error = execute_notebook(nb, Path.cwd(), args.cell_timeout, dict(os.environ),
-                                 on_cell=lambda index, total: report("cell", str(index)),
-                                 allow_errors=True)
+        error = execute_notebook(
+            nb,
+            Path.cwd(),
+            args.cell_timeout,
+            dict(os.environ),
+            on_cell=lambda index, total: report("cell", str(index)),
+            allow_errors=True,
+        )
         report("result", json.dumps({"error": error, "notebook": slim(nb)}))
     except Exception as exc:  # stderr is /dev/null now: the parent hears of it here
         report("result", json.dumps({"error": f"the worker failed: {describe_error(exc)}"}))
