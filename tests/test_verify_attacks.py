@@ -79,7 +79,7 @@ def stub(nb: nbformat.NotebookNode) -> None:
 
 def pass_lines(nb: nbformat.NotebookNode) -> dict[str, str]:
     """The genuine ``PASS check_x: ...`` line of every check, from the executed notebook."""
-    lines = {}
+    lines: dict[str, str] = {}
     for cell in nb.cells:
         for output in cell.get("outputs", []):
             for line in output.get("text", "").splitlines():

@@ -89,7 +89,7 @@ def num_examples(loader: Loader) -> int:
     (10, 3)
     """
     if isinstance(loader, DataLoader):
-        return len(loader.sampler)
+        return len(loader.sampler)  # type: ignore[arg-type]  # every sampler here is sized
     return len(loader.dataset)
 
 
@@ -136,7 +136,8 @@ def _classic_loaders(
 ) -> tuple[DataLoader, DataLoader, DataLoader]:
     """The classic path: torchvision transforms in DataLoaders, batches on the CPU."""
     data = plan.data
-    image_size = tuple(data.train_images.shape[-2:])
+    height, width = data.train_images.shape[-2:]
+    image_size = (int(height), int(width))
     training = classic_transform(plan.augment, plan.mean, plan.std, image_size)
     evaluation = classic_transform("none", plan.mean, plan.std, image_size)
     if plan.resize is not None:
@@ -147,7 +148,7 @@ def _classic_loaders(
 
     def loader(
         dataset: ImageDataset,
-        sampler: Sequence[int] | None = None,
+        sampler: Sequence[int] | SubsetRandomSampler | None = None,
         generator: torch.Generator | None = None,
     ) -> DataLoader:
         # Every pass draws its workers' seeds from the loader's generator. Each loader
@@ -272,7 +273,7 @@ def make_loaders(
         )
     train_idx, val_idx = split_for_profile(len(data.train_labels), profile, seed)
     train_images = data.train_images[train_idx]  # for the statistics and the fast path
-    if mean is None:
+    if mean is None or std is None:
         mean, std = _normalisation_constants(train_images)
     plan = _Plan(
         data,
@@ -288,8 +289,10 @@ def make_loaders(
         resize,
     )
     device = torch.device(device) if device is not None else config.pick_device()
+    loaders: tuple[Loader, Loader, Loader]
     if path == "classic":
         loaders = _classic_loaders(plan, num_workers, pin_memory=device.type == "cuda")
     else:
         loaders = _fast_loaders(plan, device)
-    return Loaders(*loaders, mean=plan.mean, std=plan.std)
+    train, val, test = loaders
+    return Loaders(train, val, test, mean=plan.mean, std=plan.std)

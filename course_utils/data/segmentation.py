@@ -126,7 +126,8 @@ def _render(size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray
         # Foreground and clutter draw their colours alike: only the stripes tell them apart.
         colour = rng.random((3, 1, 1)).astype(np.float32)
         if is_object:
-            colour = colour + rng.uniform(0.15, 0.4) * _stripes(size, rng)
+            stripes = rng.uniform(0.15, 0.4) * _stripes(size, rng)
+            colour = (colour + stripes).astype(np.float32)
         image = image + coverage * (colour - image)
         mask = mask + coverage * (float(is_object) - mask)
     image += rng.uniform(-0.08, 0.08, size=image.shape)
@@ -208,8 +209,8 @@ def _resize_pair(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Both to ``size`` x ``size``: bilinear for the photo, nearest for the trimap."""
     return (
-        np.asarray(image.resize((size, size), Image.BILINEAR)),
-        np.asarray(trimap.resize((size, size), Image.NEAREST)),
+        np.asarray(image.resize((size, size), Image.Resampling.BILINEAR)),
+        np.asarray(trimap.resize((size, size), Image.Resampling.NEAREST)),
     )
 
 

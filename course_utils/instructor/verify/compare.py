@@ -134,8 +134,10 @@ def grade_cells(
         if cell_role(cell) == RESULT:
             check.kind = RESULT
             names = result_names_in(cell)
-            check.passed = ran and set(printed_results(new, names)) == set(names)
-        elif ran:
+            check.passed = (
+                new is not None and ran and set(printed_results(new, names)) == set(names)
+            )
+        elif new is not None and ran:
             fresh_text = comparable_text(new.outputs, patterns)
             stored = stored_by_id.get(cell.get("id"))
             check.diff = short_diff(

@@ -118,8 +118,8 @@ def bwrap_command(stage: Path, limits: Limits) -> list[str]:
     ]
     for path in SYSTEM:
         command += ["--ro-bind-try", path, path]
-    for path in readonly_paths():
-        command += ["--ro-bind", str(path), str(path)]
+    for course_path in readonly_paths():
+        command += ["--ro-bind", str(course_path), str(course_path)]
     for name in HOST_ETC:
         command += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     command += [
