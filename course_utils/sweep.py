@@ -59,17 +59,21 @@ def _scalar(key: str, value: Any) -> Scalar:
     if isinstance(value, np.generic):  # from np.linspace and friends
         value = value.item()
     if value is not None and not isinstance(value, (str, int, float, bool)):
-        raise TypeError(f"Configuration value {key}={value!r} is a {type(value).__name__}; "
-                        "use a number, string, bool or None (for example 5 or '5x5' "
-                        "instead of (5, 5)).")
+        raise TypeError(
+            f"Configuration value {key}={value!r} is a {type(value).__name__}; "
+            "use a number, string, bool or None (for example 5 or '5x5' "
+            "instead of (5, 5))."
+        )
     return value
 
 
 def _values(key: str, values: Any) -> list[Scalar]:
     """The list of values a grid gives for ``key``."""
     if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
-        raise TypeError(f"The grid's values for {key!r} must be a list, got {values!r}; "
-                        f"write [{values!r}] for a single value.")
+        raise TypeError(
+            f"The grid's values for {key!r} must be a list, got {values!r}; "
+            f"write [{values!r}] for a single value."
+        )
     return [_scalar(key, value) for value in values]
 
 
@@ -87,11 +91,11 @@ def expand_grid(grid: Grid) -> list[Config]:
     """
     if isinstance(grid, Mapping):
         values = [_values(key, grid[key]) for key in grid]
-        configs = [dict(zip(grid, combination, strict=True))
-                   for combination in itertools.product(*values)]
+        configs = [
+            dict(zip(grid, combination, strict=True)) for combination in itertools.product(*values)
+        ]
     else:
-        configs = [{key: _scalar(key, value) for key, value in config.items()}
-                   for config in grid]
+        configs = [{key: _scalar(key, value) for key, value in config.items()} for config in grid]
     keys = {key for config in configs for key in config}
     if not configs or not keys:
         raise ValueError("The grid holds no configuration settings to sweep over.")
@@ -125,9 +129,11 @@ def _json_default(value: Any) -> Any:
     """Turn NumPy and torch scalars (zero dimensions) into numbers that JSON can store."""
     if getattr(value, "ndim", None) == 0:
         return value.item()
-    raise TypeError(f"train_fn returned a {type(value).__name__}, which cannot be saved as "
-                    "JSON: return numbers, strings, and lists or dicts of them (for a "
-                    "train.History, its .epochs).")
+    raise TypeError(
+        f"train_fn returned a {type(value).__name__}, which cannot be saved as "
+        "JSON: return numbers, strings, and lists or dicts of them (for a "
+        "train.History, its .epochs)."
+    )
 
 
 def _write_atomically(path: Path, record: Mapping[str, Any]) -> None:
@@ -135,8 +141,9 @@ def _write_atomically(path: Path, record: Mapping[str, Any]) -> None:
     text = json.dumps(record, indent=1, default=_json_default)
     # A temporary file renamed into place: an interrupted write never leaves a
     # half-written cache file under the final name.
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".partial",
-                                     delete=False, encoding="utf-8") as file:
+    with tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, suffix=".partial", delete=False, encoding="utf-8"
+    ) as file:
         file.write(text)
     os.replace(file.name, path)
 
@@ -147,13 +154,19 @@ def _load_cached(path: Path, identity: Mapping[str, Any]) -> dict[str, Any] | No
         return None
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-        usable = (isinstance(record, dict) and isinstance(record.get("results"), dict)
-                  and all(_canonical(record.get(k)) == _canonical(v) for k, v in identity.items()))
+        usable = (
+            isinstance(record, dict)
+            and isinstance(record.get("results"), dict)
+            and all(_canonical(record.get(k)) == _canonical(v) for k, v in identity.items())
+        )
     except ValueError:  # not JSON, or not text at all
         usable = False
     if not usable:
-        warnings.warn(f"Cache file {path} is damaged or belongs to another run; running "
-                      "that run again.", RuntimeWarning, stacklevel=4)
+        warnings.warn(
+            f"Cache file {path} is damaged or belongs to another run; running that run again.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
         return None
     return record["results"]
 
@@ -168,14 +181,16 @@ def _train(train_fn: TrainFn, config: Config, seed: int) -> dict[str, Any]:
         raise TypeError(f"train_fn must return a dict of results, got {type(results).__name__}.")
     clashes = sorted(set(results) & {*config, "seed", "cached"})
     if clashes:
-        raise ValueError(f"train_fn returned results named {clashes}, like configuration "
-                         "columns; rename them.")
+        raise ValueError(
+            f"train_fn returned results named {clashes}, like configuration columns; rename them."
+        )
     # Round-tripped, so a fresh run gives exactly what the cache will give back later.
     return json.loads(json.dumps(dict(results), default=_json_default))
 
 
-def _one_run(train_fn: TrainFn, config: Config, seed: int, version: str,
-             folder: Path) -> tuple[dict[str, Any], bool]:
+def _one_run(
+    train_fn: TrainFn, config: Config, seed: int, version: str, folder: Path
+) -> tuple[dict[str, Any], bool]:
     """One run's results, and whether they came from the cache."""
     identity = {"version": version, "config": config, "seed": seed}
     path = folder / f"{run_key(config, seed, version)}.json"
@@ -187,10 +202,18 @@ def _one_run(train_fn: TrainFn, config: Config, seed: int, version: str,
     return results, False
 
 
-def run_sweep(train_fn: TrainFn, grid: Grid, seeds: Sequence[int], cache_dir: str | Path,
-              metric: str = "val_acc", maximize: bool = True, progress: bool = True, *,
-              version: str = "1",
-              return_runs: bool = False) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
+def run_sweep(
+    train_fn: TrainFn,
+    grid: Grid,
+    seeds: Sequence[int],
+    cache_dir: str | Path,
+    metric: str = "val_acc",
+    maximize: bool = True,
+    progress: bool = True,
+    *,
+    version: str = "1",
+    return_runs: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
     """Run every configuration of ``grid`` with every seed and tabulate the results.
 
     - ``train_fn(config, seed)`` trains one run and returns a dict of results
@@ -229,8 +252,9 @@ def run_sweep(train_fn: TrainFn, grid: Grid, seeds: Sequence[int], cache_dir: st
     folder.mkdir(parents=True, exist_ok=True)
 
     rows, cached = [], 0
-    with progress_bar(total=len(configs) * len(seeds), desc="sweep", unit="run",
-                      disable=not progress) as bar:
+    with progress_bar(
+        total=len(configs) * len(seeds), desc="sweep", unit="run", disable=not progress
+    ) as bar:
         for config, seed in itertools.product(configs, seeds):
             results, was_cached = _one_run(train_fn, config, seed, version, folder)
             cached += was_cached
@@ -240,8 +264,11 @@ def run_sweep(train_fn: TrainFn, grid: Grid, seeds: Sequence[int], cache_dir: st
 
     # Columns in a fixed order, configuration first, whichever keys each run has.
     config_keys = list(dict.fromkeys(key for config in configs for key in config))
-    result_keys = list(dict.fromkeys(key for row in rows for key in row
-                                     if key not in config_keys and key != "cached"))
+    result_keys = list(
+        dict.fromkeys(
+            key for row in rows for key in row if key not in config_keys and key != "cached"
+        )
+    )
     runs = pd.DataFrame(rows, columns=[*config_keys, *result_keys, "cached"])
     table = summarize_runs(runs, metric, maximize)
     return (table, runs) if return_runs else table
@@ -249,11 +276,15 @@ def run_sweep(train_fn: TrainFn, grid: Grid, seeds: Sequence[int], cache_dir: st
 
 def _config_columns(runs: pd.DataFrame) -> list[str]:
     """The configuration columns of a runs table: those before ``seed``."""
-    return list(runs.columns[:runs.columns.get_loc("seed")])
+    return list(runs.columns[: runs.columns.get_loc("seed")])
 
 
-def summarize_runs(runs: pd.DataFrame, metric: str = "val_acc", maximize: bool = True,
-                   by: Sequence[str] | None = None) -> pd.DataFrame:
+def summarize_runs(
+    runs: pd.DataFrame,
+    metric: str = "val_acc",
+    maximize: bool = True,
+    by: Sequence[str] | None = None,
+) -> pd.DataFrame:
     """One row per configuration, averaged over seeds, sorted by ``metric``, best first.
 
     ``runs`` is the per-run table of :func:`run_sweep` (``return_runs=True``), whose
@@ -275,8 +306,9 @@ def summarize_runs(runs: pd.DataFrame, metric: str = "val_acc", maximize: bool =
         results = [c for c in runs.columns if c not in (*by, "seed", "cached", HISTORY_KEY)]
         raise KeyError(f"No result called {metric!r}; train_fn returned {results}.")
     table = metrics.aggregate_over_seeds(runs, by, spread=[metric])
-    table = table.sort_values(metric, ascending=not maximize, kind="stable",
-                              na_position="last", ignore_index=True)
+    table = table.sort_values(
+        metric, ascending=not maximize, kind="stable", na_position="last", ignore_index=True
+    )
     delta = table[metric] - table[metric].iloc[0]
     table.insert(table.columns.get_loc(f"{metric}_std") + 1, DELTA_COLUMN, delta)
     return table
@@ -298,9 +330,14 @@ def history_frame(runs: pd.DataFrame, by: Sequence[str] | None = None) -> pd.Dat
     """
     by = _config_columns(runs) if by is None else list(by)
     if HISTORY_KEY not in runs.columns or runs[HISTORY_KEY].isna().all():
-        raise ValueError(f"No run has a {HISTORY_KEY!r}: make train_fn return one "
-                         f"(a list of per-epoch dicts, such as train.fit(...).epochs).")
-    records = [{**run[[*by, "seed"]].to_dict(), **epoch}
-               for _, run in runs.iterrows() if isinstance(run[HISTORY_KEY], list)
-               for epoch in run[HISTORY_KEY]]
+        raise ValueError(
+            f"No run has a {HISTORY_KEY!r}: make train_fn return one "
+            f"(a list of per-epoch dicts, such as train.fit(...).epochs)."
+        )
+    records = [
+        {**run[[*by, "seed"]].to_dict(), **epoch}
+        for _, run in runs.iterrows()
+        if isinstance(run[HISTORY_KEY], list)
+        for epoch in run[HISTORY_KEY]
+    ]
     return pd.DataFrame(records)

@@ -33,10 +33,10 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from course_utils import config, metrics
+from course_utils.data.loaders import Loader
 from course_utils.progress import progress_bar
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -98,8 +98,11 @@ class History:
         >>> History(epochs=[{"epoch": 1, "val_f1": 0.8}]).to_frame().columns[-2:].tolist()
         ['seconds', 'val_f1']
         """
-        extra = [name for name in dict.fromkeys(key for record in self.epochs for key in record)
-                 if name not in EPOCH_COLUMNS]
+        extra = [
+            name
+            for name in dict.fromkeys(key for record in self.epochs for key in record)
+            if name not in EPOCH_COLUMNS
+        ]
         return pd.DataFrame(self.epochs, columns=[*EPOCH_COLUMNS, *extra])
 
     def steps_frame(self) -> pd.DataFrame:
@@ -166,9 +169,13 @@ BatchCallback = Callable[[torch.Tensor, torch.Tensor], None]
 
 
 @torch.no_grad()
-def _evaluation_pass(model: nn.Module, loader: DataLoader, loss_fn: LossFn | None,
-                     device: torch.device | str | None,
-                     on_batch: BatchCallback | None = None) -> dict[str, float]:
+def _evaluation_pass(
+    model: nn.Module,
+    loader: Loader,
+    loss_fn: LossFn | None,
+    device: torch.device | str | None,
+    on_batch: BatchCallback | None = None,
+) -> dict[str, float]:
     """The loop behind :func:`evaluate` and :func:`predict`.
 
     Returns the mean loss and accuracy, and hands each batch's outputs and targets to
@@ -188,8 +195,12 @@ def _evaluation_pass(model: nn.Module, loader: DataLoader, loss_fn: LossFn | Non
     return running.result()
 
 
-def evaluate(model: nn.Module, loader: DataLoader, loss_fn: LossFn | None = None,
-             device: torch.device | str | None = None) -> dict[str, float]:
+def evaluate(
+    model: nn.Module,
+    loader: Loader,
+    loss_fn: LossFn | None = None,
+    device: torch.device | str | None = None,
+) -> dict[str, float]:
     """Return the mean loss and the accuracy (a fraction) of ``model`` on ``loader``.
 
     The model is put in eval mode (dropout off, batch norm uses its running
@@ -197,7 +208,7 @@ def evaluate(model: nn.Module, loader: DataLoader, loss_fn: LossFn | None = None
     ``device`` to the device the model's parameters are on. To keep every prediction
     as well, use :func:`predict`.
 
-    >>> from torch.utils.data import TensorDataset
+    >>> from torch.utils.data import DataLoader, TensorDataset
     >>> logits = torch.tensor([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0], [2.0, 0.0]])
     >>> labels = torch.tensor([0, 1, 1, 0])
     >>> loader = DataLoader(TensorDataset(logits, labels), batch_size=2)
@@ -252,9 +263,9 @@ class Predictions:
         return metrics.confusion_matrix(self.labels, self.predictions, self.num_classes)
 
 
-def _collect_outputs(model: nn.Module, loader: DataLoader, loss_fn: LossFn | None,
-                     device: torch.device | str | None
-                     ) -> tuple[dict[str, float], torch.Tensor, torch.Tensor]:
+def _collect_outputs(
+    model: nn.Module, loader: Loader, loss_fn: LossFn | None, device: torch.device | str | None
+) -> tuple[dict[str, float], torch.Tensor, torch.Tensor]:
     """:func:`evaluate`'s loss and accuracy, and every output and target, on the CPU."""
     outputs, targets = [], []
 
@@ -267,27 +278,38 @@ def _collect_outputs(model: nn.Module, loader: DataLoader, loss_fn: LossFn | Non
     return result, torch.cat(outputs), torch.cat(targets)
 
 
-def _validate(model: nn.Module, loader: DataLoader, loss_fn: LossFn,
-              device: torch.device, val_metrics: Mapping[str, MetricFn]) -> dict[str, float]:
+def _validate(
+    model: nn.Module,
+    loader: Loader,
+    loss_fn: LossFn,
+    device: torch.device,
+    val_metrics: Mapping[str, MetricFn],
+) -> dict[str, float]:
     """Validation loss and accuracy, and each of ``val_metrics`` over the whole pass."""
     if not val_metrics:
         return evaluate(model, loader, loss_fn, device)
     # Scores such as F1 are not averages over batches, so each metric sees every output
     # of the pass at once.
     result, outputs, targets = _collect_outputs(model, loader, loss_fn, device)
-    return {**result, **{name: float(metric(outputs, targets))
-                         for name, metric in val_metrics.items()}}
+    return {
+        **result,
+        **{name: float(metric(outputs, targets)) for name, metric in val_metrics.items()},
+    }
 
 
-def predict(model: nn.Module, loader: DataLoader, device: torch.device | str | None = None,
-            loss_fn: LossFn | None = None) -> Predictions:
+def predict(
+    model: nn.Module,
+    loader: Loader,
+    loss_fn: LossFn | None = None,
+    device: torch.device | str | None = None,
+) -> Predictions:
     """Run ``model`` over ``loader`` and keep every label, prediction and probability.
 
     Works like :func:`evaluate` (eval mode, no gradients, same defaults) and returns
     :class:`Predictions`, from which the accuracy, a confusion matrix and examples of
     right and wrong answers follow.
 
-    >>> from torch.utils.data import TensorDataset
+    >>> from torch.utils.data import DataLoader, TensorDataset
     >>> logits = torch.tensor([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0]])
     >>> loader = DataLoader(TensorDataset(logits, torch.tensor([0, 1, 1])), batch_size=2)
     >>> preds = predict(nn.Identity(), loader)
@@ -297,14 +319,25 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device | str | N
     [0.881, 0.119]
     """
     result, outputs, labels = _collect_outputs(model, loader, loss_fn, device)
-    return Predictions(labels=labels, predictions=_predicted_classes(outputs, labels),
-                       probabilities=_probabilities(outputs, labels), loss=result["loss"])
+    return Predictions(
+        labels=labels,
+        predictions=_predicted_classes(outputs, labels),
+        probabilities=_probabilities(outputs, labels),
+        loss=result["loss"],
+    )
 
 
-def _train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: LossFn,
-                     optimizer: torch.optim.Optimizer, device: torch.device, epoch: int,
-                     steps: list[dict[str, float]], bar: tqdm, log_every: int
-                     ) -> dict[str, float]:
+def _train_one_epoch(
+    model: nn.Module,
+    loader: Loader,
+    loss_fn: LossFn,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    epoch: int,
+    steps: list[dict[str, float]],
+    bar: tqdm,
+    log_every: int,
+) -> dict[str, float]:
     """Train on each batch once; append a record per step to ``steps``.
 
     Returns the epoch's mean loss and accuracy, measured while the weights changed.
@@ -321,8 +354,9 @@ def _train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: LossFn,
         if not math.isfinite(value):
             # Checked before backward(): the weights are still those of the last good step.
             kind = "NaN" if math.isnan(value) else "infinite"
-            raise _NonFiniteLoss(f"{kind} loss at epoch {epoch} step {step} "
-                                 f"(batch {batch} of {n_batches})")
+            raise _NonFiniteLoss(
+                f"{kind} loss at epoch {epoch} step {step} (batch {batch} of {n_batches})"
+            )
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -338,12 +372,12 @@ def _train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: LossFn,
 
 def _cpu_copy(model: nn.Module) -> dict[str, torch.Tensor]:
     """A copy of the model's weights on the CPU, untouched by later training steps."""
-    return {name: value.detach().to("cpu", copy=True)
-            for name, value in model.state_dict().items()}
+    return {name: value.detach().to("cpu", copy=True) for name, value in model.state_dict().items()}
 
 
-def _save_checkpoint(path: Path, state: dict[str, torch.Tensor], epoch: int,
-                     val_loss: float | None) -> None:
+def _save_checkpoint(
+    path: Path, state: dict[str, torch.Tensor], epoch: int, val_loss: float | None
+) -> None:
     """Save weights so that ``torch.load(path, weights_only=True)`` can read them."""
     # On the CPU, so that a checkpoint trained on a GPU also opens on a laptop.
     state = {name: value.cpu() for name, value in state.items()}
@@ -414,13 +448,24 @@ def _restore_note(history: History) -> str:
 _NO_VALIDATION = {"loss": math.nan, "acc": math.nan}
 
 
-def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | None = None, *,
-        optimizer: torch.optim.Optimizer | None = None, loss_fn: LossFn | None = None,
-        epochs: int = 10, patience: int | None = None, min_delta: float = 0.0,
-        min_epochs: int = 0, device: torch.device | str | None = None, log_every: int = 50,
-        checkpoint_dir: str | Path | None = None,
-        callbacks: Sequence[EpochCallback] = (),
-        progress: bool = True, val_metrics: Mapping[str, MetricFn] | None = None) -> History:
+def fit(
+    model: nn.Module,
+    train_loader: Loader,
+    val_loader: Loader | None = None,
+    *,
+    optimizer: torch.optim.Optimizer | None = None,
+    loss_fn: LossFn | None = None,
+    epochs: int = 10,
+    patience: int | None = None,
+    min_delta: float = 0.0,
+    min_epochs: int = 0,
+    device: torch.device | str | None = None,
+    log_every: int = 50,
+    checkpoint_dir: str | Path | None = None,
+    callbacks: Sequence[EpochCallback] = (),
+    progress: bool = True,
+    val_metrics: Mapping[str, MetricFn] | None = None,
+) -> History:
     """Train ``model`` for up to ``epochs`` epochs and return its :class:`History`.
 
     After each epoch the model is evaluated on ``val_loader``. An epoch *improves* when
@@ -455,7 +500,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
     - A NaN or infinite loss stops training at once with a ``RuntimeWarning``; Ctrl-C
       stops it with a message. Neither raises: the history so far is returned.
 
-    >>> from torch.utils.data import TensorDataset
+    >>> from torch.utils.data import DataLoader, TensorDataset
     >>> x = torch.randn(64, 2)
     >>> loader = DataLoader(TensorDataset(x, (x[:, 0] > 0).long()), batch_size=16)
     >>> history = fit(nn.Linear(2, 2), loader, loader, epochs=3, device="cpu",
@@ -464,8 +509,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
     ((3, 6), 12, 'completed')
     """
     if patience is not None and val_loader is None:
-        raise ValueError("patience needs a val_loader: early stopping watches the "
-                         "validation loss.")
+        raise ValueError("patience needs a val_loader: early stopping watches the validation loss.")
     if patience is not None and patience < 1:
         raise ValueError(f"patience counts epochs and must be at least 1, got {patience}.")
     if min_epochs < 0:
@@ -475,8 +519,10 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
         raise ValueError("val_metrics needs a val_loader: they score the validation pass.")
     clashes = sorted(set(val_metrics) & {"loss", "acc"})
     if clashes:
-        raise ValueError(f"val_metrics names {clashes} clash with the validation loss and "
-                         "accuracy that fit records anyway; pick other names.")
+        raise ValueError(
+            f"val_metrics names {clashes} clash with the validation loss and "
+            "accuracy that fit records anyway; pick other names."
+        )
     device = torch.device(device) if device is not None else config.pick_device()
     model.to(device)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -492,18 +538,41 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
             start = time.perf_counter()
             # The bar is updated by hand, not wrapped around the loader, so that it stays
             # open after the last batch to show the validation results too.
-            with progress_bar(total=len(train_loader), desc=f"epoch {epoch}/{epochs}",
-                              disable=not progress) as bar:
-                train = _train_one_epoch(model, train_loader, loss_fn, optimizer, device, epoch,
-                                         history.steps, bar, log_every)
-                val = (_validate(model, val_loader, loss_fn, device, val_metrics)
-                       if val_loader is not None else _NO_VALIDATION)
-                record = {"epoch": epoch, "train_loss": train["loss"], "train_acc": train["acc"],
-                          "val_loss": val["loss"], "val_acc": val["acc"],
-                          "seconds": time.perf_counter() - start,
-                          **{f"val_{name}": val[name] for name in val_metrics}}
-                bar.set_postfix({name: f"{value:.4f}" for name, value in record.items()
-                                 if name not in ("epoch", "seconds") and not math.isnan(value)})
+            with progress_bar(
+                total=len(train_loader), desc=f"epoch {epoch}/{epochs}", disable=not progress
+            ) as bar:
+                train = _train_one_epoch(
+                    model,
+                    train_loader,
+                    loss_fn,
+                    optimizer,
+                    device,
+                    epoch,
+                    history.steps,
+                    bar,
+                    log_every,
+                )
+                val = (
+                    _validate(model, val_loader, loss_fn, device, val_metrics)
+                    if val_loader is not None
+                    else _NO_VALIDATION
+                )
+                record = {
+                    "epoch": epoch,
+                    "train_loss": train["loss"],
+                    "train_acc": train["acc"],
+                    "val_loss": val["loss"],
+                    "val_acc": val["acc"],
+                    "seconds": time.perf_counter() - start,
+                    **{f"val_{name}": val[name] for name in val_metrics},
+                }
+                bar.set_postfix(
+                    {
+                        name: f"{value:.4f}"
+                        for name, value in record.items()
+                        if name not in ("epoch", "seconds") and not math.isnan(value)
+                    }
+                )
             history.epochs.append(record)
 
             val_loss = val["loss"] if val_loader is not None else None
@@ -520,18 +589,24 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
                 callback.on_epoch_end(history)
 
             if patience is not None and _patience_ran_out(history, epoch, patience, min_epochs):
-                history.stop_reason = (f"early stopping: no val_loss improvement > {min_delta:g} "
-                                       f"for {patience} epochs")
+                history.stop_reason = (
+                    f"early stopping: no val_loss improvement > {min_delta:g} for {patience} epochs"
+                )
                 break
     except _NonFiniteLoss as error:
         history.stop_reason = str(error)
-        warnings.warn(f"Training stopped: {error}. {_restore_note(history)} "
-                      "Checkpoints on disk are from the last finished epoch.",
-                      RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"Training stopped: {error}. {_restore_note(history)} "
+            "Checkpoints on disk are from the last finished epoch.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     except KeyboardInterrupt:
         history.stop_reason = "interrupted (Ctrl-C)"
-        print(f"Training interrupted (Ctrl-C) in epoch {len(history.epochs) + 1}; the history "
-              f"of the epochs before it is returned. {_restore_note(history)}")
+        print(
+            f"Training interrupted (Ctrl-C) in epoch {len(history.epochs) + 1}; the history "
+            f"of the epochs before it is returned. {_restore_note(history)}"
+        )
     else:
         if progress:
             print(f"fit: {history.stop_reason}. {_restore_note(history)}")

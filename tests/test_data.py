@@ -32,14 +32,20 @@ def shapes():
 
 def indexed_data(n_train, n_test):
     """ImageData whose image i stores i in its two pixels, so loaders reveal their indices."""
+
     def images(n):
         index = torch.arange(n)
         return torch.stack([index // 256, index % 256], dim=1).to(torch.uint8).view(n, 1, 1, 2)
 
-    return data.ImageData(images(n_train), torch.arange(n_train) % 10,
-                          images(n_test), torch.arange(n_test) % 10,
-                          classes=data.MNIST_CLASSES, name="indexed",
-                          source=config.DataSource("embedded", "test"))
+    return data.ImageData(
+        images(n_train),
+        torch.arange(n_train) % 10,
+        images(n_test),
+        torch.arange(n_test) % 10,
+        classes=data.MNIST_CLASSES,
+        name="indexed",
+        source=config.DataSource("embedded", "test"),
+    )
 
 
 def loader_indices(loader):
@@ -52,6 +58,7 @@ def loader_indices(loader):
 
 
 # --- embedded MNIST ------------------------------------------------------------------
+
 
 def test_embedded_mnist_is_a_balanced_uint8_split(mnist):
     assert tuple(mnist.train_images.shape) == (4000, 1, 28, 28)
@@ -74,6 +81,7 @@ def test_embedded_mnist_is_deterministic(mnist):
 
 
 # --- synthetic CIFAR-10 --------------------------------------------------------------
+
 
 def test_synthetic_cifar_shapes_and_exact_balance(shapes):
     assert tuple(shapes.train_images.shape) == (2000, 3, 32, 32)
@@ -105,12 +113,17 @@ def nearest_class_mean_accuracy(shapes, features):
     return (predicted == shapes.test_labels).float().mean().item()
 
 
-@pytest.mark.parametrize("statistic, features", [
-    ("mean colour", lambda images: images.mean(dim=(2, 3))),
-    ("mean colour and contrast", lambda images: torch.cat([images.mean(dim=(2, 3)),
-                                                           images.std(dim=(2, 3))], dim=1)),
-    ("raw pixels", lambda images: images.flatten(1)),
-])
+@pytest.mark.parametrize(
+    "statistic, features",
+    [
+        ("mean colour", lambda images: images.mean(dim=(2, 3))),
+        (
+            "mean colour and contrast",
+            lambda images: torch.cat([images.mean(dim=(2, 3)), images.std(dim=(2, 3))], dim=1),
+        ),
+        ("raw pixels", lambda images: images.flatten(1)),
+    ],
+)
 def test_synthetic_cifar_no_simple_statistic_gives_away_the_class(shapes, statistic, features):
     # Colours and scenes carry a weak cue, as in photographs (chance is 10 %), but far
     # from the 60-85 % the CNNs of Assignment 2 reach: they must find the shapes.
@@ -136,6 +149,7 @@ def test_synthetic_cifar_rejects_negative_sizes():
 
 # --- splits, statistics, loaders -----------------------------------------------------
 
+
 def test_split_train_val_is_disjoint_complete_and_seeded():
     train_idx, val_idx = data.split_train_val(100, 20, seed=0)
     assert len(train_idx) == 80 and len(val_idx) == 20
@@ -148,8 +162,9 @@ def test_split_train_val_is_disjoint_complete_and_seeded():
         data.split_train_val(100, 101, seed=0)
 
 
-@pytest.mark.parametrize("profile, sizes", [(FULL, (49_000, 1_000)), (QUICK, (8_000, 1_000)),
-                                            (SMOKE, (512, 128))])
+@pytest.mark.parametrize(
+    "profile, sizes", [(FULL, (49_000, 1_000)), (QUICK, (8_000, 1_000)), (SMOKE, (512, 128))]
+)
 def test_split_for_profile_sizes_cifar_like_the_assignment(profile, sizes):
     train_idx, val_idx = data.split_for_profile(50_000, profile, seed=0)
     assert (len(train_idx), len(val_idx)) == sizes
@@ -219,7 +234,7 @@ def test_make_loaders_shuffle_depends_on_the_seed(path):
     for seed in (0, 1):
         loaders = make_loaders(indexed, SMOKE, seed, path, mean=[0.0], std=[1.0])
         order = loader_indices(loaders.train)
-        subset = data.split_train_val(1000, SMOKE.val_size, seed)[0][:SMOKE.train_size].tolist()
+        subset = data.split_train_val(1000, SMOKE.val_size, seed)[0][: SMOKE.train_size].tolist()
         shuffles.append([subset.index(i) for i in order])  # the loader's own permutation
     assert sorted(shuffles[0]) == list(range(SMOKE.train_size))
     assert shuffles[0] != shuffles[1]
@@ -234,8 +249,9 @@ def test_classic_workers_give_the_same_batches():
 
 def test_classic_workers_seed_the_augmentation(shapes):
     # Each worker's random transforms are seeded from the loader's generator.
-    first, again = (make_loaders(shapes, SMOKE, 3, "classic", num_workers=2, augment="all")
-                    for _ in range(2))
+    first, again = (
+        make_loaders(shapes, SMOKE, 3, "classic", num_workers=2, augment="all") for _ in range(2)
+    )
     assert torch.equal(next(iter(first.train))[0], next(iter(again.train))[0])
 
 
@@ -277,7 +293,7 @@ def test_evaluation_loaders_yield_exactly_the_normalised_images(shapes, path):
     # Training augments; validation and test must not.
     loaders = make_loaders(shapes, SMOKE, 0, path, augment="all")
     _, val_idx = data.split_for_profile(len(shapes.train_labels), SMOKE, seed=0)
-    raw = {"val": shapes.train_images[val_idx], "test": shapes.test_images[:SMOKE.test_size]}
+    raw = {"val": shapes.train_images[val_idx], "test": shapes.test_images[: SMOKE.test_size]}
     for part, images in raw.items():
         expected = data.normalize_images(images, loaders.mean, loaders.std)
         yielded = torch.cat([x for x, _ in getattr(loaders, part)])
@@ -290,23 +306,27 @@ def test_classic_and_fast_paths_agree_without_augmentation(shapes):
     for part in ("val", "test"):  # the same images in the same order
         (x_classic, y_classic), (x_fast, y_fast) = (
             [torch.cat(column) for column in zip(*getattr(lo, part), strict=True)]
-            for lo in (classic, fast))
+            for lo in (classic, fast)
+        )
         torch.testing.assert_close(x_fast, x_classic, atol=1e-6, rtol=0)
         assert torch.equal(y_fast, y_classic)
     # The training loaders hold the same images, each path in its own shuffled order.
     indexed = indexed_data(n_train=1000, n_test=10)
-    classic, fast = (make_loaders(indexed, SMOKE, 4, path, mean=[0.0], std=[1.0])
-                     for path in ("classic", "fast"))
+    classic, fast = (
+        make_loaders(indexed, SMOKE, 4, path, mean=[0.0], std=[1.0]) for path in ("classic", "fast")
+    )
     assert sorted(loader_indices(classic.train)) == sorted(loader_indices(fast.train))
 
 
 @both_paths
 def test_make_loaders_augment_only_the_training_batches(shapes, path):
     # The same seed gives the same order, so the first batches differ by the crops only.
-    plain, augmented = (make_loaders(shapes, SMOKE, 0, path, augment=preset)
-                        for preset in ("none", "crop"))
-    (x_plain, y_plain), (x_augmented, y_augmented) = (next(iter(lo.train))
-                                                      for lo in (plain, augmented))
+    plain, augmented = (
+        make_loaders(shapes, SMOKE, 0, path, augment=preset) for preset in ("none", "crop")
+    )
+    (x_plain, y_plain), (x_augmented, y_augmented) = (
+        next(iter(lo.train)) for lo in (plain, augmented)
+    )
     assert torch.equal(y_plain, y_augmented)
     assert x_plain.shape == x_augmented.shape and not torch.equal(x_plain, x_augmented)
     assert torch.equal(next(iter(plain.val))[0], next(iter(augmented.val))[0])
@@ -315,8 +335,9 @@ def test_make_loaders_augment_only_the_training_batches(shapes, path):
 def test_resize_gives_the_same_pixels_on_both_paths(shapes):
     # ImageNet statistics, as a transfer-learning notebook passes them.
     options = dict(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225], resize=48)
-    classic, fast = (make_loaders(shapes, SMOKE, 4, path, **options)
-                     for path in ("classic", "fast"))
+    classic, fast = (
+        make_loaders(shapes, SMOKE, 4, path, **options) for path in ("classic", "fast")
+    )
     for part in ("val", "test"):
         x_classic, x_fast = (torch.cat([x for x, _ in getattr(lo, part)]) for lo in (classic, fast))
         assert tuple(x_fast.shape[1:]) == (3, 48, 48)
@@ -357,6 +378,7 @@ def test_image_data_rejects_wrong_dtypes():
 
 # --- load_dataset: embedded, offline failures, and a real download ------------------
 
+
 def test_load_dataset_embedded_follows_the_profile():
     run = config.start_run(dataset="cifar10", profile="smoke", quiet=True)
     cifar = data.load_dataset("cifar10", run)
@@ -378,10 +400,13 @@ def offline(monkeypatch, tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("mnist", "MNIST/raw/train-images-idx3-ubyte"),
-    ("cifar10", "cifar-10-python.tar.gz"),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("mnist", "MNIST/raw/train-images-idx3-ubyte"),
+        ("cifar10", "cifar-10-python.tar.gz"),
+    ],
+)
 @pytest.mark.parametrize("from_env", [True, False])
 def test_real_mode_without_files_names_the_folder(offline, monkeypatch, name, expected, from_env):
     # Asking for real data in the environment or in the call must both fail fast.
@@ -389,8 +414,9 @@ def test_real_mode_without_files_names_the_folder(offline, monkeypatch, name, ex
         monkeypatch.setenv("COURSE_DATA", "real")
     else:
         monkeypatch.delenv("COURSE_DATA", raising=False)
-    run = config.start_run(dataset=name, profile="quick", data=None if from_env else "real",
-                           quiet=True)
+    run = config.start_run(
+        dataset=name, profile="quick", data=None if from_env else "real", quiet=True
+    )
     assert run.data.kind == "real"
     with pytest.raises(FileNotFoundError, match="not found: expected") as error:
         data.load_dataset(name, run)
@@ -401,7 +427,8 @@ def test_real_mode_without_files_names_the_folder(offline, monkeypatch, name, ex
 def test_auto_mode_falls_back_to_the_substitute_loudly(offline, monkeypatch, capsys):
     monkeypatch.setenv("COURSE_DATA", "auto")
     run = config.start_run(profile="quick", quiet=True).with_data(
-        config.DataSource("real", "pretend the network is up"))
+        config.DataSource("real", "pretend the network is up")
+    )
     mnist = data.load_dataset("mnist", run)
     assert mnist.source.kind == "embedded" and mnist.source.reason.startswith("OFFLINE")
     assert len(mnist.train_labels) == 4000
@@ -426,8 +453,9 @@ def mirror(tmp_path):
     """A local HTTP server for a folder: torchvision's downloader refuses file:// URLs."""
     folder = tmp_path / "mirror"
     folder.mkdir()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                             partial(_QuietHandler, directory=str(folder)))
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), partial(_QuietHandler, directory=str(folder))
+    )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield folder, f"http://127.0.0.1:{server.server_address[1]}/"
     server.shutdown()
@@ -437,9 +465,13 @@ def mirror(tmp_path):
 def test_real_mnist_downloads_checks_and_loads(mirror, monkeypatch, tmp_path):
     folder, url = mirror
     rng = np.random.default_rng(0)
-    fake = {split: (rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
-                    rng.integers(0, 10, n, dtype=np.uint8))
-            for split, n in (("train", 6), ("t10k", 4))}
+    fake = {
+        split: (
+            rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
+            rng.integers(0, 10, n, dtype=np.uint8),
+        )
+        for split, n in (("train", 6), ("t10k", 4))
+    }
     resources = []
     for split, (images, labels) in fake.items():
         resources.append(_idx_file(folder / f"{split}-images-idx3-ubyte.gz", 2051, images))
@@ -480,11 +512,17 @@ def test_real_cifar10_downloads_and_becomes_nchw(mirror, monkeypatch, tmp_path):
     cifar10 = torchvision.datasets.CIFAR10
     monkeypatch.setattr(cifar10, "url", url + "cifar-10-python.tar.gz")
     monkeypatch.setattr(cifar10, "tgz_md5", md5(folder / "cifar-10-python.tar.gz"))
-    monkeypatch.setattr(cifar10, "train_list",
-                        [[f"data_batch_{i}", md5(build / f"data_batch_{i}")] for i in range(1, 6)])
+    monkeypatch.setattr(
+        cifar10,
+        "train_list",
+        [[f"data_batch_{i}", md5(build / f"data_batch_{i}")] for i in range(1, 6)],
+    )
     monkeypatch.setattr(cifar10, "test_list", [["test_batch", md5(build / "test_batch")]])
-    monkeypatch.setattr(cifar10, "meta", {"filename": "batches.meta", "key": "label_names",
-                                          "md5": md5(build / "batches.meta")})
+    monkeypatch.setattr(
+        cifar10,
+        "meta",
+        {"filename": "batches.meta", "key": "label_names", "md5": md5(build / "batches.meta")},
+    )
 
     cifar = data.load_real("cifar10", tmp_path / "data")
 

@@ -27,8 +27,12 @@ class FakeTraining:
         self.calls.append((config, seed))
         val_acc = 0.5 + 0.05 * config["kernel"] - 0.1 * config["stride"] + 0.01 * seed
         history = [{"epoch": epoch, "val_acc": val_acc - 0.1 / epoch} for epoch in (1, 2)]
-        return {"val_acc": val_acc, "val_loss": 1 - val_acc, "epochs": np.int64(2),
-                "history": history}
+        return {
+            "val_acc": val_acc,
+            "val_loss": 1 - val_acc,
+            "epochs": np.int64(2),
+            "history": history,
+        }
 
 
 @pytest.fixture
@@ -37,16 +41,25 @@ def fake() -> FakeTraining:
 
 
 def sweep_quietly(train_fn, cache_dir, grid=GRID, seeds=(0, 1), **kwargs):
-    return sweep.run_sweep(train_fn, grid, seeds=seeds, cache_dir=cache_dir, progress=False,
-                           **kwargs)
+    return sweep.run_sweep(
+        train_fn, grid, seeds=seeds, cache_dir=cache_dir, progress=False, **kwargs
+    )
 
 
 def test_table_is_sorted_best_first_with_delta_and_seed_statistics(fake, tmp_path):
     table = sweep_quietly(fake, tmp_path, seeds=[0, 1, 2])
 
     assert len(fake.calls) == 4 * 3
-    assert list(table.columns) == ["kernel", "stride", "val_acc", "val_acc_std", "Δ vs best",
-                                   "val_loss", "epochs", "n_seeds"]
+    assert list(table.columns) == [
+        "kernel",
+        "stride",
+        "val_acc",
+        "val_acc_std",
+        "Δ vs best",
+        "val_loss",
+        "epochs",
+        "n_seeds",
+    ]
     assert table[["kernel", "stride"]].values.tolist() == [[5, 1], [3, 1], [5, 2], [3, 2]]
     # Mean over seeds 0, 1, 2 of 0.5 + 0.25 - 0.1 + 0.01 * seed.
     assert table["val_acc"].tolist() == pytest.approx([0.66, 0.56, 0.56, 0.46])
@@ -74,7 +87,11 @@ def test_rerun_skips_finished_runs_and_runs_only_changed_configurations(fake, tm
 
     sweep_quietly(fake, tmp_path, grid={"kernel": [3, 7], "stride": [1, 2]})
     assert sorted((c["kernel"], c["stride"], s) for c, s in fake.calls[8:]) == [
-        (7, 1, 0), (7, 1, 1), (7, 2, 0), (7, 2, 1)]
+        (7, 1, 0),
+        (7, 1, 1),
+        (7, 2, 0),
+        (7, 2, 1),
+    ]
 
     sweep_quietly(fake, tmp_path, seeds=(0, 1, 2))
     assert len(fake.calls) == 12 + 4  # one new seed for each of the four configurations
@@ -91,7 +108,10 @@ def test_cache_files_are_complete_json_named_by_config_seed_and_version(fake, tm
     path = tmp_path / f"{sweep.run_key({'kernel': 5, 'stride': 2}, 1, '1')}.json"
     record = json.loads(path.read_text())
     assert (record["config"], record["seed"], record["version"]) == (
-        {"kernel": 5, "stride": 2}, 1, "1")
+        {"kernel": 5, "stride": 2},
+        1,
+        "1",
+    )
     assert record["results"]["val_acc"] == pytest.approx(0.56)
     assert record["results"]["epochs"] == 2
 
@@ -104,13 +124,16 @@ def test_key_ignores_dict_order_but_not_values():
     assert key != sweep.run_key({"kernel": 5, "stride": 1}, 0, "2")
 
 
-@pytest.mark.parametrize("damage", [
-    lambda text: text[: len(text) // 2],                            # cut off mid-write
-    lambda text: "",                                                # empty
-    lambda text: "\udcff not json",                                 # garbage
-    lambda text: text.replace('"stride": 2', '"stride": 9'),       # another run's file
-    lambda text: json.dumps({"config": {}, "seed": 0}),             # no results
-])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda text: text[: len(text) // 2],  # cut off mid-write
+        lambda text: "",  # empty
+        lambda text: "\udcff not json",  # garbage
+        lambda text: text.replace('"stride": 2', '"stride": 9'),  # another run's file
+        lambda text: json.dumps({"config": {}, "seed": 0}),  # no results
+    ],
+)
 def test_a_damaged_cache_file_is_run_again(fake, tmp_path, damage):
     sweep_quietly(fake, tmp_path)
     path = tmp_path / f"{sweep.run_key({'kernel': 3, 'stride': 2}, 0, '1')}.json"
@@ -128,13 +151,23 @@ def test_runs_keep_every_result_and_history_the_same_fresh_or_cached(fake, tmp_p
     _, fresh = sweep_quietly(fake, tmp_path, return_runs=True)
     _, cached = sweep_quietly(fake, tmp_path, return_runs=True)
 
-    assert list(fresh.columns) == ["kernel", "stride", "seed", "val_acc", "val_loss", "epochs",
-                                   "history", "cached"]
+    assert list(fresh.columns) == [
+        "kernel",
+        "stride",
+        "seed",
+        "val_acc",
+        "val_loss",
+        "epochs",
+        "history",
+        "cached",
+    ]
     assert len(fresh) == 8 and not fresh["cached"].any() and cached["cached"].all()
     pd.testing.assert_frame_equal(fresh.drop(columns="cached"), cached.drop(columns="cached"))
     # Kernel 3, stride 1, seed 0: val_acc 0.55, less 0.1 / epoch.
-    assert fresh.loc[0, "history"] == [{"epoch": 1, "val_acc": pytest.approx(0.45)},
-                                       {"epoch": 2, "val_acc": pytest.approx(0.5)}]
+    assert fresh.loc[0, "history"] == [
+        {"epoch": 1, "val_acc": pytest.approx(0.45)},
+        {"epoch": 2, "val_acc": pytest.approx(0.5)},
+    ]
 
 
 def test_histories_unroll_to_epochs_and_average_over_seeds(fake, tmp_path):
@@ -144,8 +177,9 @@ def test_histories_unroll_to_epochs_and_average_over_seeds(fake, tmp_path):
 
     assert list(curves.columns) == ["kernel", "stride", "seed", "epoch", "val_acc"]
     assert len(curves) == 8 * 2
-    band = metrics.aggregate_over_seeds(curves, ["kernel", "stride", "epoch"],
-                                        spread=["val_acc"], stats=["min", "max"])
+    band = metrics.aggregate_over_seeds(
+        curves, ["kernel", "stride", "epoch"], spread=["val_acc"], stats=["min", "max"]
+    )
     best_epoch_2 = band.query("kernel == 5 and stride == 1 and epoch == 2").iloc[0]
     assert (best_epoch_2["val_acc_min"], best_epoch_2["val_acc_max"]) == pytest.approx((0.6, 0.61))
     assert best_epoch_2["n_seeds"] == 2
@@ -156,11 +190,9 @@ def test_each_run_is_seeded_so_caching_does_not_change_results(tmp_path):
         # The legacy global generator on purpose: seed_everything must seed it too.
         return {"val_acc": torch.rand(()).item(), "numpy": float(np.random.rand())}  # noqa: NPY002
 
-    _, runs = sweep_quietly(random_result, tmp_path / "a", grid={"x": [1, 2]},
-                            return_runs=True)
+    _, runs = sweep_quietly(random_result, tmp_path / "a", grid={"x": [1, 2]}, return_runs=True)
     sweep_quietly(random_result, tmp_path / "b", grid={"x": [2]})  # x=2 cached, x=1 not
-    _, mixed = sweep_quietly(random_result, tmp_path / "b", grid={"x": [1, 2]},
-                             return_runs=True)
+    _, mixed = sweep_quietly(random_result, tmp_path / "b", grid={"x": [1, 2]}, return_runs=True)
 
     # Same seed, same random numbers: whatever ran before, and whichever config it is.
     assert runs["val_acc"].tolist() == mixed["val_acc"].tolist()
@@ -193,17 +225,23 @@ def test_progress_bar_counts_runs_and_cached_ones(fake, tmp_path, monkeypatch):
     sweep.run_sweep(fake, GRID, seeds=[0, 1], cache_dir=tmp_path)
 
     assert [(b.total, b.n, b.postfix, b.disable) for b in bars] == [
-        (4, 4, {"cached": 0}, False), (8, 8, {"cached": 4}, False)]
+        (4, 4, {"cached": 0}, False),
+        (8, 8, {"cached": 4}, False),
+    ]
 
 
 def test_a_list_of_configurations_with_different_keys(tmp_path):
-    grid = [{"optimizer": "adam", "lr": 1e-3},
-            {"optimizer": "sgd", "lr": np.float64(0.1), "momentum": 0.9},
-            {"optimizer": "sgd", "lr": 0.1, "momentum": None}]
+    grid = [
+        {"optimizer": "adam", "lr": 1e-3},
+        {"optimizer": "sgd", "lr": np.float64(0.1), "momentum": 0.9},
+        {"optimizer": "sgd", "lr": 0.1, "momentum": None},
+    ]
 
     def train_fn(config, seed):
-        return {"val_acc": {"adam": 0.8, "sgd": 0.7}[config["optimizer"]]
-                + (config.get("momentum") or 0) / 10}
+        return {
+            "val_acc": {"adam": 0.8, "sgd": 0.7}[config["optimizer"]]
+            + (config.get("momentum") or 0) / 10
+        }
 
     table = sweep_quietly(train_fn, tmp_path, grid=grid)
 

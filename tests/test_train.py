@@ -32,8 +32,10 @@ def blobs(n: int, seed: int) -> TensorDataset:
 @pytest.fixture
 def loaders() -> tuple[DataLoader, DataLoader]:
     """Four training batches per epoch and one validation batch."""
-    return (DataLoader(blobs(32, seed=0), batch_size=32 // N_TRAIN_BATCHES),
-            DataLoader(blobs(16, seed=1), batch_size=16))
+    return (
+        DataLoader(blobs(32, seed=0), batch_size=32 // N_TRAIN_BATCHES),
+        DataLoader(blobs(16, seed=1), batch_size=16),
+    )
 
 
 @pytest.fixture
@@ -60,7 +62,8 @@ class ScriptedValidation:
         if torch.is_grad_enabled():
             return F.cross_entropy(outputs, targets)
         self.weights_after_epoch.append(
-            {name: value.clone() for name, value in self.model.state_dict().items()})
+            {name: value.clone() for name, value in self.model.state_dict().items()}
+        )
         return torch.tensor(self.val_losses[len(self.weights_after_epoch) - 1])
 
     def weights_of_epoch(self, epoch: int) -> dict[str, torch.Tensor]:
@@ -100,19 +103,24 @@ def test_early_stopping_restores_best_weights(model, loaders):
     assert history.stop_reason.startswith("early stopping")
     assert "3 epochs" in history.stop_reason
     # Training moved the weights after epoch 3, and fit put epoch 3's weights back.
-    assert not torch.equal(loss_fn.weights_of_epoch(6)["weight"],
-                           loss_fn.weights_of_epoch(3)["weight"])
+    assert not torch.equal(
+        loss_fn.weights_of_epoch(6)["weight"], loss_fn.weights_of_epoch(3)["weight"]
+    )
     assert_weights_equal(model, loss_fn.weights_of_epoch(3))
 
 
-@pytest.mark.parametrize(("min_delta", "best_epoch", "epochs_run"), [
-    (0.0, 4, 5),   # every small decrease counts; the run completes
-    # Decreases of 0.05, 0.03, 0.01 are too small: epoch 1 stays the best, and since the
-    # loss never clearly falls below epoch 1's, patience never starts counting.
-    (0.1, 1, 5),
-])
-def test_min_delta_decides_what_counts_as_improvement(model, loaders, min_delta, best_epoch,
-                                                      epochs_run):
+@pytest.mark.parametrize(
+    ("min_delta", "best_epoch", "epochs_run"),
+    [
+        (0.0, 4, 5),  # every small decrease counts; the run completes
+        # Decreases of 0.05, 0.03, 0.01 are too small: epoch 1 stays the best, and since the
+        # loss never clearly falls below epoch 1's, patience never starts counting.
+        (0.1, 1, 5),
+    ],
+)
+def test_min_delta_decides_what_counts_as_improvement(
+    model, loaders, min_delta, best_epoch, epochs_run
+):
     loss_fn = ScriptedValidation(model, [1.0, 0.95, 0.92, 0.91, 0.91])
 
     history = fit(model, *loaders, loss_fn=loss_fn, epochs=5, patience=2, min_delta=min_delta)
@@ -137,8 +145,9 @@ def test_patience_waits_through_the_first_plateau(model, loaders):
     # At chance level for five epochs (the loss drifts up, which would use up a patience
     # of 3 by epoch 4), then the net learns: patience counts from epoch 6, the first
     # clear improvement on epoch 1, and runs out three epochs after the best, epoch 7.
-    loss_fn = ScriptedValidation(model, [2.30, 2.30, 2.31, 2.32, 2.30, 1.5, 1.2, 1.3, 1.4,
-                                         1.5, 1.0])
+    loss_fn = ScriptedValidation(
+        model, [2.30, 2.30, 2.31, 2.32, 2.30, 1.5, 1.2, 1.3, 1.4, 1.5, 1.0]
+    )
 
     history = fit(model, *loaders, loss_fn=loss_fn, epochs=11, patience=3)
 
@@ -159,16 +168,18 @@ def test_a_net_that_never_leaves_its_plateau_trains_all_epochs(model, loaders):
     assert history.best_epoch == 2
 
 
-@pytest.mark.parametrize(("min_epochs", "epochs_run", "best_epoch"), [
-    (0, 4, 2),   # plain patience: two epochs without improvement after epoch 2
-    (6, 6, 2),   # no stop before epoch 6; the weights of epoch 2 come back
-    (7, 9, 7),   # epoch 7 is reached, a new best: patience runs out after epoch 9
-])
+@pytest.mark.parametrize(
+    ("min_epochs", "epochs_run", "best_epoch"),
+    [
+        (0, 4, 2),  # plain patience: two epochs without improvement after epoch 2
+        (6, 6, 2),  # no stop before epoch 6; the weights of epoch 2 come back
+        (7, 9, 7),  # epoch 7 is reached, a new best: patience runs out after epoch 9
+    ],
+)
 def test_min_epochs_delays_early_stopping(model, loaders, min_epochs, epochs_run, best_epoch):
     loss_fn = ScriptedValidation(model, [1.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.3, 0.4, 0.5, 0.6])
 
-    history = fit(model, *loaders, loss_fn=loss_fn, epochs=10, patience=2,
-                  min_epochs=min_epochs)
+    history = fit(model, *loaders, loss_fn=loss_fn, epochs=10, patience=2, min_epochs=min_epochs)
 
     assert len(history.epochs) == epochs_run
     assert history.best_epoch == best_epoch
@@ -305,8 +316,7 @@ def test_checkpoints_load_with_weights_only(model, loaders, tmp_path):
     last = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     assert (best["epoch"], best["val_loss"]) == (2, pytest.approx(0.3))
     assert (last["epoch"], last["val_loss"]) == (3, pytest.approx(0.4))
-    torch.testing.assert_close(last["state_dict"]["weight"],
-                               loss_fn.weights_of_epoch(3)["weight"])
+    torch.testing.assert_close(last["state_dict"]["weight"], loss_fn.weights_of_epoch(3)["weight"])
 
     fresh = nn.Linear(2, 2)
     checkpoint = train.load_checkpoint(fresh, tmp_path / "run" / "best.pt")
@@ -446,8 +456,9 @@ def test_live_plot_in_jupyter_updates_one_figure(model, loaders, monkeypatch, en
     displayed, shown = [], []
     monkeypatch.setenv("COURSE_LIVE_PLOT", env)
     monkeypatch.setattr(viz, "_in_jupyter_kernel", lambda: True)
-    monkeypatch.setattr("IPython.display.display",
-                        lambda figure, display_id: displayed.append(figure) or handle)
+    monkeypatch.setattr(
+        "IPython.display.display", lambda figure, display_id: displayed.append(figure) or handle
+    )
     monkeypatch.setattr(viz.plt, "show", lambda: shown.append(True))
     open_before = viz.plt.get_fignums()
 
@@ -464,8 +475,14 @@ def test_live_plot_in_jupyter_updates_one_figure(model, loaders, monkeypatch, en
 
 def test_history_best_is_the_best_epoch_record():
     History = train.History
-    history = History(epochs=[{"epoch": 1, "val_acc": 0.5}, {"epoch": 2, "val_acc": 0.7},
-                              {"epoch": 3, "val_acc": 0.6}], best_epoch=2)
+    history = History(
+        epochs=[
+            {"epoch": 1, "val_acc": 0.5},
+            {"epoch": 2, "val_acc": 0.7},
+            {"epoch": 3, "val_acc": 0.6},
+        ],
+        best_epoch=2,
+    )
     assert history.best["val_acc"] == 0.7
     with pytest.raises(ValueError, match="no best epoch yet"):
         _ = History().best

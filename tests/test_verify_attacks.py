@@ -30,9 +30,13 @@ from course_utils.instructor.verify import ERROR, INVALID, MEMORY, MISMATCH, TAM
 from course_utils.instructor.verify.cgroups import Cgroup
 from course_utils.notebooks import execute_notebook, kernel_env
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("bwrap") is None, reason="bubblewrap is not installed (apt-get install bubblewrap)"
-)
+pytestmark = [
+    pytest.mark.slow,  # executes a1_t1 and grades a batch of attacks in the sandbox
+    pytest.mark.skipif(
+        shutil.which("bwrap") is None,
+        reason="bubblewrap is not installed (apt-get install bubblewrap)",
+    ),
+]
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "a1_t1_convolution_arithmetic.ipynb"
 RUN = uuid.uuid4().hex  # marks everything this module plants, so that it can be looked for

