@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from course_utils.instructor import cli
+from course_utils.instructor import cli, run
 from course_utils.instructor.notebook_io import CHECK_TAG, find_run_record, parse_record_line
 from course_utils.instructor.refresh import strip_outputs
 
@@ -238,3 +238,28 @@ def test_parse_record_line() -> None:
 def test_find_run_record_is_empty_without_a_record() -> None:
     nb = new_notebook(cells=[new_code_cell("1", outputs=[new_output("stream", text="hi\n")])])
     assert find_run_record(nb) == {}
+
+
+def test_readme_takes_its_results_from_the_build(tmp_path: Path) -> None:
+    from course_utils.instructor.run import README_BEGIN, README_END, results_summary
+
+    summary = results_summary(
+        [
+            run.NotebookResult(
+                "a1.ipynb", "notebooks/a1.html", 3.0, title="Conv", results={"acc": "0.9"}
+            )
+        ]
+    )
+    (tmp_path / "results.json").write_text(json.dumps(summary))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Pack\n\n## Results\n{README_BEGIN}\nhand-typed\n{README_END}\nend\n")
+
+    args = ["readme", "--results", str(tmp_path / "results.json"), "--readme", str(readme)]
+    assert cli.main(args) == 0
+    text = readme.read_text()
+    assert "hand-typed" not in text and "| acc | 0.9 |" in text and "#### Conv" in text
+    assert text.startswith("# Pack\n") and text.endswith("end\n")
+
+    readme.write_text("no markers\n")
+    assert cli.main(args) == 1
+    assert cli.main(["readme", "--results", str(tmp_path / "none.json")]) == 2

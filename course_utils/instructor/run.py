@@ -384,6 +384,65 @@ def write_results(results: Sequence[NotebookResult], out_dir: Path) -> dict:
     return summary
 
 
+README_BEGIN = "<!-- results of course run: begin (course readme writes this part) -->"
+README_END = "<!-- results of course run: end -->"
+
+
+def splice_results(readme: str, results_md: str) -> str:
+    """Replace the part of ``readme`` between the result markers with ``results_md``.
+
+    The results' own headings move down two levels, so they sit under the README's
+    section, and its H1 is dropped.
+
+    >>> readme = f"# Pack\\n{README_BEGIN}\\nold\\n{README_END}\\nrest\\n"
+    >>> print(splice_results(readme, "# Results\\n\\n## a1_t1\\n\\n| x | 1 |\\n"))
+    # Pack
+    <!-- results of course run: begin (course readme writes this part) -->
+    #### a1_t1
+    <BLANKLINE>
+    | x | 1 |
+    <!-- results of course run: end -->
+    rest
+    <BLANKLINE>
+    >>> splice_results("no markers", "x")
+    Traceback (most recent call last):
+    ...
+    ValueError: the README has no results part: put the two marker lines ...
+    """
+    begin, end = readme.find(README_BEGIN), readme.find(README_END)
+    if begin < 0 or end < begin:
+        raise ValueError(
+            "the README has no results part: put the two marker lines "
+            f"{README_BEGIN!r} and {README_END!r} where the results go."
+        )
+    body = [
+        f"##{line}" if line.startswith("#") else line
+        for line in results_md.strip().splitlines()
+        if not line.startswith("# ")
+    ]
+    while body and not body[0].strip():
+        body.pop(0)
+    return readme[: begin + len(README_BEGIN)] + "\n" + "\n".join(body) + "\n" + readme[end:]
+
+
+def cmd_readme(args: argparse.Namespace) -> int:
+    """``course readme``: write a build's results into the README (never typed by hand)."""
+    results = Path(args.results)
+    if not results.is_file():
+        print(f"course readme: {results} not found; run `course run` first.", file=sys.stderr)
+        return 2
+    summary = json.loads(results.read_text(encoding="utf-8"))
+    readme = Path(args.readme)
+    try:
+        text = splice_results(readme.read_text(encoding="utf-8"), results_markdown(summary))
+    except ValueError as error:
+        print(f"course readme: {readme}: {error}", file=sys.stderr)
+        return 1
+    readme.write_text(text, encoding="utf-8")
+    print(f"{readme}: results of the build of {summary['executed']} written")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """``course run``: execute every notebook, render HTML, write the gallery."""
     notebooks = find_notebooks(args.notebook_dir)
@@ -450,3 +509,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "so the notebooks use $COURSE_PROFILE or auto)",
     )
     run.set_defaults(func=cmd_run)
+
+    readme = commands.add_parser(
+        "readme", help="write a build's results.json into the README's results part"
+    )
+    readme.add_argument(
+        "--results",
+        type=Path,
+        default=Path("build") / RESULTS_JSON,
+        help=f"the build's results (default: build/{RESULTS_JSON})",
+    )
+    readme.add_argument(
+        "--readme", type=Path, default=Path("README.md"), help="(default: README.md)"
+    )
+    readme.set_defaults(func=cmd_readme)
