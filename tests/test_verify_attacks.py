@@ -220,25 +220,24 @@ time.sleep(3)
     )
 
     nb = variant("probe")  # honest code that looks around; any finding fails its cell
+    watched = [
+        str(honest_path),
+        str(old_gradebook),
+        str(ROOT / "notebooks"),
+        str(ROOT / ".git"),
+        "/root/.bashrc",
+        "/run",
+        "/var/run",
+        "/tmp/.X11-unix",
+        "/run/dbus",
+    ]
     append_to_solution(
         nb,
         "def cross_correlate2d",
         f"""\
 import errno, os, socket
 _problems = []
-for _path in {
-            [
-                str(honest_path),
-                str(old_gradebook),
-                str(ROOT / "notebooks"),
-                str(ROOT / ".git"),
-                "/root/.bashrc",
-                "/run",
-                "/var/run",
-                "/tmp/.X11-unix",
-                "/run/dbus",
-            ]!r
-        }:
+for _path in {watched!r}:
     if os.path.exists(_path):
         _problems.append("sees " + _path)
 if "root:" in open("/etc/passwd").read():
