@@ -118,6 +118,18 @@ def bwrap_command(stage: Path, limits: Limits) -> list[str]:
     ]
     for path in SYSTEM:
         command += ["--ro-bind-try", path, path]
+    # The private /tmp comes before the course's own paths: a checkout or venv under /tmp
+    # (a CI clone) is then mounted on top of it, instead of being hidden by it.
+    command += [
+        "--size",
+        str(limits.tmpfs_mb * 2**20),
+        "--tmpfs",
+        str(SCRATCH),
+        "--dir",
+        str(SCRATCH / "work"),
+        "--dir",
+        str(SCRATCH / "home"),
+    ]
     for course_path in readonly_paths():
         command += ["--ro-bind", str(course_path), str(course_path)]
     for name in HOST_ETC:
@@ -137,14 +149,6 @@ def bwrap_command(stage: Path, limits: Limits) -> list[str]:
         str(limits.shm_mb * 2**20),
         "--tmpfs",
         "/dev/shm",
-        "--size",
-        str(limits.tmpfs_mb * 2**20),
-        "--tmpfs",
-        str(SCRATCH),
-        "--dir",
-        str(SCRATCH / "work"),
-        "--dir",
-        str(SCRATCH / "home"),
         "--ro-bind",
         str(stage / "notebook"),
         str(INSIDE),
