@@ -6,6 +6,7 @@ The base of :mod:`course_utils.instructor`; ``run``, ``refresh``, ``release`` an
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -210,3 +211,20 @@ def notebook_title(nb: NotebookNode, default: str = "Notebook") -> str:
         if match:
             return re.sub(r"[*`]", "", match[1]).strip()
     return default
+
+
+def add_notebook_dir_argument(parser: argparse.ArgumentParser, what: str = "notebooks") -> None:
+    """The optional ``NOTEBOOK_DIR`` argument that ``run``, ``refresh`` and ``release`` share.
+
+    >>> parser = argparse.ArgumentParser()
+    >>> add_notebook_dir_argument(parser)
+    >>> parser.parse_args([]).notebook_dir
+    PosixPath('notebooks')
+    """
+    parser.add_argument(
+        "notebook_dir",
+        nargs="?",
+        type=Path,
+        default=Path("notebooks"),
+        help=f"folder with the {what} (default: notebooks)",
+    )

@@ -15,6 +15,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from course_utils.instructor.notebook_io import (
+    add_notebook_dir_argument,
     drop_run_metadata,
     end_progress,
     find_notebooks,
@@ -101,13 +102,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     refresh = commands.add_parser(
         "refresh", help="re-execute in the smoke profile and keep only checked outputs"
     )
-    refresh.add_argument(
-        "notebook_dir",
-        nargs="?",
-        type=Path,
-        default=Path("notebooks"),
-        help="folder with the notebooks (default: notebooks)",
-    )
+    add_notebook_dir_argument(refresh)
     refresh.add_argument(
         "--timeout", type=int, default=600, help="per-cell timeout in seconds (default: 600)"
     )

@@ -50,7 +50,12 @@ from nbformat import NotebookNode
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from course_utils.instructor.notebook_io import drop_run_metadata, find_notebooks, notebook_title
+from course_utils.instructor.notebook_io import (
+    add_notebook_dir_argument,
+    drop_run_metadata,
+    find_notebooks,
+    notebook_title,
+)
 
 SOLUTION_BEGIN = "### BEGIN SOLUTION"
 SOLUTION_END = "### END SOLUTION"
@@ -496,13 +501,7 @@ def add_parser(commands: Any) -> None:
     release = commands.add_parser(
         "release", help="write the student pack: solutions stubbed, outputs cleared"
     )
-    release.add_argument(
-        "notebook_dir",
-        nargs="?",
-        type=Path,
-        default=Path("notebooks"),
-        help="folder with the solution notebooks (default: notebooks)",
-    )
+    add_notebook_dir_argument(release, "solution notebooks")
     release.add_argument(
         "--out",
         type=Path,

@@ -39,6 +39,7 @@ from nbformat import NotebookNode
 
 from course_utils.instructor.notebook_io import (
     MISSING,
+    add_notebook_dir_argument,
     end_progress,
     find_notebooks,
     find_run_record,
@@ -488,13 +489,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Add ``course run`` to the ``course`` command's sub-commands."""
     run = commands.add_parser("run", help="execute every notebook, render HTML and a gallery")
-    run.add_argument(
-        "notebook_dir",
-        nargs="?",
-        type=Path,
-        default=Path("notebooks"),
-        help="folder with the notebooks (default: notebooks)",
-    )
+    add_notebook_dir_argument(run)
     run.add_argument(
         "--out", type=Path, default=Path("build"), help="output folder (default: build)"
     )
