@@ -162,42 +162,19 @@ def add_parser(commands: Any) -> None:
         help="run the batch on the Dask cluster at ADDRESS "
         "(e.g. tcp://10.0.0.5:8786) instead of a local pool",
     )
-    verify.add_argument(
-        "--cell-timeout",
-        type=int,
-        default=defaults.cell_timeout,
-        help=f"seconds per cell (default: {defaults.cell_timeout})",
-    )
-    verify.add_argument(
-        "--timeout",
-        type=int,
-        default=defaults.notebook_timeout,
-        help=f"seconds per notebook (default: {defaults.notebook_timeout})",
-    )
-    verify.add_argument(
-        "--memory-mb",
-        type=int,
-        default=defaults.memory_mb,
-        help=f"memory per sandbox in MB (default: {defaults.memory_mb})",
-    )
-    verify.add_argument(
-        "--processes",
-        type=int,
-        default=defaults.processes,
-        help=f"processes and threads per sandbox (default: {defaults.processes})",
-    )
-    verify.add_argument(
-        "--tmpfs-mb",
-        type=int,
-        default=defaults.tmpfs_mb,
-        help=f"size of the sandbox's /tmp (default: {defaults.tmpfs_mb})",
-    )
-    verify.add_argument(
-        "--shm-mb",
-        type=int,
-        default=defaults.shm_mb,
-        help=f"size of the sandbox's /dev/shm (default: {defaults.shm_mb})",
-    )
+    # The sandbox's limits: option, Limits field, what the number is.
+    for option, field, meaning in (
+        ("--cell-timeout", "cell_timeout", "seconds per cell"),
+        ("--timeout", "notebook_timeout", "seconds per notebook"),
+        ("--memory-mb", "memory_mb", "memory per sandbox in MB"),
+        ("--processes", "processes", "processes and threads per sandbox"),
+        ("--tmpfs-mb", "tmpfs_mb", "size of the sandbox's /tmp"),
+        ("--shm-mb", "shm_mb", "size of the sandbox's /dev/shm"),
+    ):
+        default = getattr(defaults, field)
+        verify.add_argument(
+            option, type=int, default=default, help=f"{meaning} (default: {default})"
+        )
     verify.add_argument(
         "--profile",
         choices=("smoke", "quick", "full", "auto"),
