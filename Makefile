@@ -7,7 +7,7 @@ NBVAL_TIMEOUT ?= 600
 
 # Unit tests, then every notebook re-executed by nbval in the smoke profile.
 # The guard plugin fails a dead kernel within seconds instead of after the cell timeout.
-NBVAL_ENV  := COURSE_PROFILE=smoke COURSE_LIVE_PLOT=0
+NBVAL_ENV  := COURSE_PROFILE=smoke COURSE_LIVE_PLOT=0 COURSE_CHECK_FINDINGS=1
 NBVAL_ARGS := --nbval-lax --nbval-current-env \
               --nbval-sanitize-with course_utils/instructor/verify/sanitize.cfg \
               --nbval-cell-timeout=$(NBVAL_TIMEOUT) -p tests.nbval_guard
@@ -24,6 +24,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
+# `course run` sets COURSE_CHECK_FINDINGS=1: a finding that does not hold fails the build.
 run: setup
 	$(BIN)/course run notebooks --out build
 
@@ -43,7 +44,7 @@ format: setup
 	$(BIN)/ruff format $(LINT_PATHS)
 
 unit: setup
-	@$(BIN)/python -m pytest --doctest-modules tests course_utils; rc=$$?; \
+	@COURSE_CHECK_FINDINGS=1 $(BIN)/python -m pytest --doctest-modules tests course_utils; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "FAIL: pytest collected no unit tests"; fi; exit $$rc
 
 nbval: setup

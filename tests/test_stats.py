@@ -78,3 +78,47 @@ def test_an_infinite_z_is_not_read_as_strong_evidence():
     text = stats.z_test([0.6, 0.6, 0.6], [0.0, 0.0, 0.0]).interpretation("long", "short")
     assert "z is infinite" in text and "not that the evidence is stronger than 3 runs" in text
     assert "Significant" not in text
+
+
+def test_welch_matches_a_hand_computation():
+    a, b = [0.80, 0.82, 0.84], [0.78, 0.79, 0.80]
+    # Same standard error as the z-score; Welch-Satterthwaite degrees of freedom
+    # (0.0004/3 + 0.0001/3)**2 / ((0.0004/3)**2/2 + (0.0001/3)**2/2) = 2.941.
+    t = 0.03 / 0.012910
+    expected = 2 * scipy.stats.t.sf(t, 2.9412)
+    test = stats.welch_t_test(a, b)
+    assert test.statistic == pytest.approx(t, abs=1e-3)
+    assert test.p_value == pytest.approx(expected, abs=1e-4)
+    # The z-test on the same numbers calls it significant; three seeds do not support that.
+    assert stats.z_test(a, b).significant() and not test.significant()
+
+
+def test_paired_t_uses_the_differences():
+    a, b = [1.0, 2.0, 3.0, 4.0], [0.9, 1.8, 2.95, 3.7]
+    differences = np.subtract(a, b)
+    t = differences.mean() / (differences.std(ddof=1) / 2)
+    test = stats.paired_t_test(a, b)
+    assert test.statistic == pytest.approx(t)
+    assert test.p_value == pytest.approx(2 * scipy.stats.t.sf(t, 3))
+
+
+def test_exact_permutation_p_values():
+    # 20 ways to split six runs in two threes; the observed split and its mirror are the extremes.
+    assert stats.permutation_test([1, 2, 3], [4, 5, 6]).p_value == pytest.approx(2 / 20)
+    # Overlapping sets: not every relabelling is less extreme.
+    assert stats.permutation_test([1, 2, 5], [3, 4, 6]).p_value > 0.1
+    assert stats.permutation_test([1, 2, 3], [1.5, 2, 3], paired=True).n_a == 3
+
+
+def test_identical_runs_are_never_significant():
+    for test in (stats.welch_t_test, stats.paired_t_test, stats.permutation_test):
+        assert not test([1.0, 1.0, 1.0], [1.0, 1.0, 1.0]).significant()
+
+
+def test_holm_is_stricter_than_separate_tests():
+    p = [0.04, 0.03, 0.02]
+    assert all(value < 0.05 for value in p)
+    # The smallest is held to 0.05 / 3 = 0.0167 and fails, so none survives as a family.
+    assert stats.holm(p) == [False, False, False]
+    assert stats.holm([0.001, 0.02, 0.03]) == [True, True, True]
+    assert stats.holm([0.001, 0.03, 0.026]) == [True, False, False]

@@ -51,9 +51,10 @@ from course_utils.instructor.notebook_io import (
 )
 from course_utils.notebooks import describe_error, execute_notebook, kernel_env
 
-# Environment for kernels started by `course run`: static figures, no live updates.
+# Environment for kernels started by `course run`: static figures, no live updates, and
+# every finding a notebook claims for this run checked (course_utils.findings).
 # The profile is deliberately not set: notebooks default to `auto`.
-RUN_ENV = {"COURSE_LIVE_PLOT": "0"}
+RUN_ENV = {"COURSE_LIVE_PLOT": "0", "COURSE_CHECK_FINDINGS": "1"}
 
 
 # HTML pages load MathJax from this folder of the build, copied from jupyter-server-mathjax.
