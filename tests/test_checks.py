@@ -306,6 +306,10 @@ TOTAL = 3 * 3 * 3 * 4 + 4 + 16 * 5 + 5  # 197, by hand
         float(TOTAL),
         {"0": 112, "3": 85},
         {"0": np.int64(112), "3": 85.0},
+        {"0": 112, "1": 0, "2": 0, "3": 85},  # parameterless layers as zero rows
+        {0: 112, 3: torch.tensor(85)},
+        [112, 85],
+        (np.int64(112), 85.0),
     ],
 )
 def test_parameter_count_accepts_any_reasonable_form(answer, capsys):
@@ -330,10 +334,11 @@ def test_parameter_count_accepts_any_reasonable_form(answer, capsys):
         ({"0": 112, "3": 16 * 5 + 16}, "One bias per output, not per input"),
         ({"0": 112, "3": 64 * 5 + 5}, "implies 64 inputs"),
         ({"0": 112}, "missing from your table: 3"),
-        ({"conv1": 112}, "no layer with parameters named str 'conv1'"),
+        ({"conv1": 112}, "no layer named str 'conv1'"),
+        ({"0": 112, "1": 5, "3": 85}, "layer '1' (ReLU): your count 5 is wrong"),
         (None, "your total returned None"),
         ("197", "your total returned str '197'"),
-        ([112, 85], "give the total as an int, or a per-layer table"),
+        ([112], "give the total as an int, or a per-layer table"),
         ({"0": None, "3": 85}, "your count for layer '0' returned None"),
     ],
 )

@@ -10,6 +10,7 @@ the stub of the student release, not a mistake to diagnose.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -19,8 +20,35 @@ import torch
 N_RANDOM_CASES = 20
 
 
+HINT_WIDTH = 100
+
+
 class CheckFailed(AssertionError):
-    """A student's answer disagrees with the oracle; the message says how."""
+    """A student's answer disagrees with the oracle; the message says how.
+
+    In IPython and Jupyter the failure shows as its hint, then one line naming the
+    check, instead of a traceback through the course's own code (IPython calls
+    ``_render_traceback_`` on an exception that has one):
+
+    >>> print("\\n".join(CheckFailed("check_x: your 4 is one too few.")._render_traceback_()))
+    your 4 is one too few.
+    (CheckFailed in checks.check_x: the hint above is about your code, not the course's.)
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        check, _, hint = str(self).partition(": ")
+        if not hint or not check.startswith("check_"):
+            check, hint = "", str(self)
+        lines = [
+            wrapped
+            for paragraph in hint.splitlines()
+            for wrapped in (textwrap.wrap(paragraph, HINT_WIDTH) or [""])
+        ]
+        where = f" in checks.{check}" if check else ""
+        return [
+            *lines,
+            f"(CheckFailed{where}: the hint above is about your code, not the course's.)",
+        ]
 
 
 def fail(check: str, message: str, cause: BaseException | None = None) -> NoReturn:
@@ -33,9 +61,19 @@ def passed(check: str, detail: str) -> None:
     print(f"PASS {check}: {detail}")
 
 
-def rng() -> np.random.Generator:
-    """The random cases' generator: a fixed seed keeps PASS lines identical run to run."""
-    return np.random.default_rng(2024)
+VISIBLE_SEED = 2024
+
+
+def case_generator(rng: np.random.Generator | None) -> np.random.Generator:
+    """The generator a check draws its cases from: ``rng`` when given (fresh cases, as
+    a grader's hidden tests want), else a fixed seed, so that a student's PASS lines are
+    the same run to run.
+
+    >>> a, b = case_generator(None), case_generator(None)
+    >>> int(a.integers(1000)) == int(b.integers(1000))
+    True
+    """
+    return np.random.default_rng(VISIBLE_SEED) if rng is None else rng
 
 
 def describe(value: Any) -> str:

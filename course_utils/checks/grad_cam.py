@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -27,11 +28,18 @@ from course_utils.checks._core import call, fail, number_array, passed
 __all__ = ["check_grad_cam"]
 
 
-def _toy_network() -> tuple[nn.Module, nn.Linear, torch.Tensor]:
+def _toy_network(
+    rng: np.random.Generator | None = None,
+) -> tuple[nn.Module, nn.Linear, torch.Tensor]:
     """A small CNN whose layer ``"3"`` feeds global average pooling and a linear layer
-    (returned too), and a rectangular image for it (its map is 7 x 11)."""
+    (returned too), and a rectangular image for it (its map is 7 x 11); with ``rng``, fresh
+    weights and a fresh image size drawn from it."""
+    seed, image_seed, (height, width) = 0, 1, (14, 22)
+    if rng is not None:
+        seed, image_seed = (int(v) for v in rng.integers(2**31, size=2))
+        height, width = (int(v) for v in rng.integers(6, 40, size=2))
     with torch.random.fork_rng(devices=[]):  # the same weights every time; the
-        torch.manual_seed(0)  # notebook's own random state is left alone
+        torch.manual_seed(seed)  # notebook's own random state is left alone
         head = nn.Linear(6, 5)
         net = nn.Sequential(
             nn.Conv2d(3, 8, 3, stride=2, padding=1),
@@ -42,7 +50,7 @@ def _toy_network() -> tuple[nn.Module, nn.Linear, torch.Tensor]:
             nn.Flatten(),
             head,
         )
-    image = torch.rand(3, 14, 22, generator=torch.Generator().manual_seed(1))
+    image = torch.rand(3, height, width, generator=torch.Generator().manual_seed(image_seed))
     return net.eval(), head, image
 
 
@@ -132,6 +140,7 @@ def check_grad_cam(
     model: nn.Module | None = None,
     image: torch.Tensor | None = None,
     layer: str = "layer4",
+    rng: np.random.Generator | None = None,
 ) -> None:
     """Check ``grad_cam_map(activations, gradients)``: the Grad-CAM map ``(h, w)`` from a
     layer's activations and the class score's gradients, both ``(C, h, w)``.
@@ -139,7 +148,9 @@ def check_grad_cam(
     The cases are every class of a small network on a rectangular image, one of them with
     gradients that vary over the map, and, with ``model`` and ``image`` (a torchvision
     ResNet and one preprocessed image), its predicted and second-ranked class at
-    ``layer``. The oracle is the class activation map (see the module docstring).
+    ``layer``. The oracle is the class activation map (see the module docstring). With
+    ``rng``, the small network's weights, the image size and the varying gradients are
+    fresh ones drawn from it.
 
     >>> check_grad_cam(lambda activations, gradients: activations.sum(dim=0))
     Traceback (most recent call last):
@@ -150,7 +161,7 @@ which axes you average over and which you sum over: every channel gets one weigh
 map has one value per position.
     """
     name = "check_grad_cam"
-    net, head, toy_image = _toy_network()
+    net, head, toy_image = _toy_network(rng)
     toy = _cases(net, "3", toy_image, head, list(range(5)))
     checked = 0
     for captured, weights, case in toy:
@@ -166,7 +177,10 @@ map has one value per position.
         )
         checked += 1
     captured, weights, case = toy[0]
-    pattern = torch.randn(captured.gradients.shape, generator=torch.Generator().manual_seed(2))
+    pattern_seed = 2 if rng is None else int(rng.integers(2**31))
+    pattern = torch.randn(
+        captured.gradients.shape, generator=torch.Generator().manual_seed(pattern_seed)
+    )
     pattern -= pattern.mean(dim=(1, 2), keepdim=True)  # averages to zero in every channel
     varied = captured.gradients + pattern * captured.gradients.abs().max()
     _compare(

@@ -10,16 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from course_utils.checks._core import (
     N_RANDOM_CASES,
     call,
+    case_generator,
     describe,
     fail,
     passed,
-    rng,
     whole_number,
 )
 
@@ -66,7 +67,9 @@ def _layers_with_parameters(model: nn.Module) -> dict[str, nn.Module]:
 
 def check_parameter_count(answer: int | Mapping[str, int], model: nn.Module) -> None:
     """Check a parameter count, in total (an int) or per layer (a dict keyed by the layer
-    names of ``model.named_modules()``). The oracle is ``p.numel()``.
+    names of ``model.named_modules()``, as str or int; layers without parameters may be
+    left out or given as 0; or a list of the counts of the layers with parameters, in
+    order). The oracle is ``p.numel()``.
 
     >>> net = nn.Sequential(nn.Conv2d(2, 4, 3))
     >>> check_parameter_count({"0": 72}, net)
@@ -78,33 +81,39 @@ channels, 3x3): your count 72 is wrong. Did you forget the biases (one per outpu
     name = "check_parameter_count"
     layers = _layers_with_parameters(model)
     total = sum(p.numel() for p in model.parameters())
+    if isinstance(answer, (list, tuple)) and len(answer) == len(layers) > 1:
+        answer = dict(zip(layers, answer, strict=True))  # one count per layer, in order
     if isinstance(answer, Mapping):
-        unknown = [key for key in answer if key not in layers]
+        every_layer = dict(model.named_modules())
+        keys = {str(key): key for key in answer}  # layer "0" may be given as the int 0
+        unknown = [key for key in keys if key not in every_layer]
         if unknown:
             fail(
                 name,
-                f"no layer with parameters named {describe(unknown[0])}; the model's are "
-                f"{', '.join(layers)}.",
+                f"no layer named {describe(keys[unknown[0]])}; the model's layers with "
+                f"parameters are {', '.join(layers)}.",
             )
-        for layer, value in answer.items():
-            got = whole_number(name, value, f"your count for layer {layer!r}")
-            module = layers[layer]
+        for layer, key in keys.items():
+            got = whole_number(name, answer[key], f"your count for layer {layer!r}")
+            module = every_layer[layer]
             if got != sum(_own_counts(module)):
                 fail(
                     name,
                     f"layer {layer!r} ({_layer_name(module)}): your count {got:,} is "
                     f"wrong. {_layer_hint(got, module)}".rstrip(),
                 )
+        answer = keys
         missing = [layer for layer in layers if layer not in answer]
         if missing:
             fail(name, f"layers with parameters missing from your table: {', '.join(missing)}.")
-        passed(name, f"{len(answer)} layers agree with the model's parameters")
+        passed(name, f"{len(layers)} layers agree with the model's parameters")
         return
     if isinstance(answer, (list, tuple, set)):
         fail(
             name,
             f"got {describe(answer)}: give the total as an int, or a per-layer table "
-            "as a dict {layer name: count}.",
+            f"as a dict {{layer name: count}} (or a list of the {len(layers)} layers' counts, "
+            "in order).",
         )
     got = whole_number(name, answer, "your total")
     if got != total:
@@ -128,11 +137,14 @@ def _layer_name(module: nn.Module) -> str:
 
 
 def check_parameter_formulas(
-    conv_params: Callable[[int, int, int], Any], linear_params: Callable[[int, int], Any]
+    conv_params: Callable[[int, int, int], Any],
+    linear_params: Callable[[int, int], Any],
+    rng: np.random.Generator | None = None,
 ) -> None:
     """Check ``conv_params(F, c_in, c_out)`` (an F x F convolution with bias) and
     ``linear_params(n_in, n_out)`` (a linear layer with bias) on random sizes against the
-    parameters of real ``nn.Conv2d`` and ``nn.Linear`` layers.
+    parameters of real ``nn.Conv2d`` and ``nn.Linear`` layers; with ``rng``, on fresh
+    sizes drawn from it (wider ranges).
 
     >>> check_parameter_formulas(lambda F, c_in, c_out: 0, lambda n_in, n_out: 0)
     Traceback (most recent call last):
@@ -141,9 +153,11 @@ def check_parameter_formulas(
 c_out=1) is 0, but nn.Conv2d has another count.
     """
     name = "check_parameter_formulas"
-    generator = rng()
+    generator = case_generator(rng)
+    top_channels, top_features = (9, 300) if rng is None else (65, 3000)
     for _ in range(N_RANDOM_CASES):
-        f, c_in, c_out = (int(v) for v in generator.integers(1, 9, size=3))
+        f = int(generator.integers(1, 9 if rng is None else 12))
+        c_in, c_out = (int(v) for v in generator.integers(1, top_channels, size=2))
         what = f"conv_params(F={f}, c_in={c_in}, c_out={c_out})"
         got = whole_number(name, call(name, conv_params, (f, c_in, c_out), what), what)
         conv = nn.Conv2d(c_in, c_out, f)
@@ -153,7 +167,7 @@ c_out=1) is 0, but nn.Conv2d has another count.
                 f"{what} is {got:,}, but nn.Conv2d has another count. "
                 f"{_layer_hint(got, conv)}".rstrip(),
             )
-        n_in, n_out = (int(v) for v in generator.integers(1, 300, size=2))
+        n_in, n_out = (int(v) for v in generator.integers(1, top_features, size=2))
         what = f"linear_params(n_in={n_in}, n_out={n_out})"
         got = whole_number(name, call(name, linear_params, (n_in, n_out), what), what)
         linear = nn.Linear(n_in, n_out)

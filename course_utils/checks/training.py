@@ -87,20 +87,50 @@ class _ScaledCrossEntropy(nn.Module):
         return LOSS_SCALE * F.cross_entropy(outputs, targets)
 
 
-def _fixture() -> tuple[nn.Module, torch.utils.data.DataLoader]:
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(16 * N_BATCHES, 3, 8, 8, generator=generator)
-    y = torch.randint(0, 4, (16 * N_BATCHES,), generator=generator)
+@dataclass(frozen=True)
+class _Setting:
+    """What the check's model and loader are made of."""
+
+    seed: int = 0
+    batches: int = N_BATCHES
+    batch_size: int = 16
+    side: int = 8
+    classes: int = 4
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator | None) -> _Setting:
+        """The visible setting, or, with ``rng``, a fresh one drawn from it."""
+        if rng is None:
+            return cls()
+        return cls(
+            seed=int(rng.integers(2**31)),
+            batches=int(rng.integers(2, 6)),
+            batch_size=int(rng.integers(4, 21)),
+            side=int(rng.integers(5, 12)),
+            classes=int(rng.integers(2, 7)),
+        )
+
+
+def _fixture(setting: _Setting) -> tuple[nn.Module, torch.utils.data.DataLoader]:
+    generator = torch.Generator().manual_seed(setting.seed)
+    n = setting.batch_size * setting.batches
+    x = torch.randn(n, 3, setting.side, setting.side, generator=generator)
+    y = torch.randint(0, setting.classes, (n,), generator=generator)
     # Its own generator: iterating the loader leaves torch's global random state alone.
     loader = torch.utils.data.DataLoader(
         torch.utils.data.TensorDataset(x, y),
-        batch_size=16,
-        generator=torch.Generator().manual_seed(0),
+        batch_size=setting.batch_size,
+        generator=torch.Generator().manual_seed(setting.seed),
     )
+    inside = setting.side - 2
     with torch.random.fork_rng(devices=[]):  # the notebook's random state is left alone
-        torch.manual_seed(0)
+        torch.manual_seed(setting.seed)
         model = nn.Sequential(
-            nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 4)
+            nn.Conv2d(3, 4, 3),
+            nn.BatchNorm2d(4),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(4 * inside * inside, setting.classes),
         )
     return model, loader
 
@@ -239,7 +269,7 @@ def _check_steps(
     return losses
 
 
-def _returned_losses(name: str, result: Any) -> np.ndarray:
+def _returned_losses(name: str, result: Any, batches: int) -> np.ndarray:
     if result is None:
         fail(name, "your function returned None: return the loss of every step (a list).")
     if isinstance(result, (int, float)) or (
@@ -251,19 +281,22 @@ def _returned_losses(name: str, result: Any) -> np.ndarray:
             "of every step, one value per batch.",
         )
     losses = number_array(name, result, "the returned losses")
-    if losses.ndim != 1 or len(losses) != N_BATCHES:
+    if losses.ndim != 1 or len(losses) != batches:
         fail(
             name,
-            f"returned {losses.size} losses for {N_BATCHES} batches: return one loss "
+            f"returned {losses.size} losses for {batches} batches: return one loss "
             "per step (the value of that step's loss).",
         )
     return losses
 
 
-def check_training_loop(train_one_epoch: Callable[..., Any]) -> None:
+def check_training_loop(
+    train_one_epoch: Callable[..., Any], rng: np.random.Generator | None = None
+) -> None:
     """Check ``train_one_epoch(model, loader, optimizer, loss_fn)``: one epoch of training
     that uses the optimizer and loss function it is given and returns every step's loss
-    (a list, an array or a tensor of them).
+    (a list, an array or a tensor of them). With ``rng``, the model's weights, the data,
+    the number and size of the batches and of the classes are fresh ones drawn from it.
 
     Each step is checked against ``torch.autograd.grad`` of the given loss on that
     step's batch; see the module docstring for what the check records.
@@ -275,7 +308,8 @@ def check_training_loop(train_one_epoch: Callable[..., Any]) -> None:
 batches: return one loss per step (the value of that step's loss).
     """
     name = "check_training_loop"
-    template, loader = _fixture()
+    setting = _Setting.draw(rng)
+    template, loader = _fixture(setting)
     model = copy.deepcopy(template).eval()  # a correct loop switches to training mode itself
     start = [_cpu(p) for p in model.parameters()]
     optimizer, loss_fn = _RecordingSGD(model.parameters()), _ScaledCrossEntropy()
@@ -296,7 +330,7 @@ batches: return one loss per step (the value of that step's loss).
             "your function calls course_utils.train.fit: this task is to write the "
             "loop that fit runs for you, with the optimizer and loss_fn you are given.",
         )
-    losses = _returned_losses(name, result)
+    losses = _returned_losses(name, result, setting.batches)
     if loss_fn.calls == 0:
         fail(
             name,
@@ -312,10 +346,10 @@ batches: return one loss per step (the value of that step's loss).
             "the weights changed, but the optimizer you were given never stepped: did "
             "you create an optimizer of your own? Use the optimizer argument.",
         )
-    if len(optimizer.steps) != N_BATCHES:
+    if len(optimizer.steps) != setting.batches:
         fail(
             name,
-            f"optimizer.step() ran {len(optimizer.steps)} times for {N_BATCHES} batches: "
+            f"optimizer.step() ran {len(optimizer.steps)} times for {setting.batches} batches: "
             "once per batch.",
         )
     expected = _check_steps(name, template, list(loader), optimizer, final)
@@ -333,6 +367,6 @@ batches: return one loss per step (the value of that step's loss).
             )
     passed(
         name,
-        f"{N_BATCHES} steps use the given optimizer and loss_fn, each gradient agrees "
+        f"{setting.batches} steps use the given optimizer and loss_fn, each gradient agrees "
         "with torch.autograd, and the step losses are returned",
     )
