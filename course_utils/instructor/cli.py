@@ -1,4 +1,4 @@
-"""The ``course`` command: run, refresh, release and verify the notebooks.
+"""The ``course`` command: run, refresh, release, verify and grade the notebooks.
 
 Usage::
 
@@ -6,6 +6,7 @@ Usage::
     course refresh [NOTEBOOK_DIR] [--timeout 600]
     course release [NOTEBOOK_DIR] [--out build/student]
     course verify SUBMISSION... [--out gradebook.csv] [-j N] [limits]
+    course grade load|serve|scores-export|scores-import|feedback|lms ...
 
 Each sub-command lives in its own module of :mod:`course_utils.instructor`.
 """
@@ -16,14 +17,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from course_utils.instructor import refresh, release, run, verify
+from course_utils.instructor import grade, refresh, release, run, verify
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the ``course`` argument parser."""
     parser = argparse.ArgumentParser(prog="course", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (run, refresh, release, verify):
+    for command in (run, refresh, release, verify, grade):
         command.add_parser(commands)
     return parser
 
