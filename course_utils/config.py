@@ -247,16 +247,34 @@ def seed_worker(worker_id: int) -> None:
     random.seed(worker_seed)
 
 
+# How many times seed_everything has run in this process: the course's loaders restart
+# their pass count after each (course_utils.data.PassSeeds), so that a run seeded anew
+# sees the same batches whatever ran before it in the same kernel.
+_seedings = 0
+
+
+def seedings() -> int:
+    """How many times :func:`seed_everything` has run in this process.
+
+    >>> before = seedings(); _ = seed_everything(3); seedings() - before
+    1
+    """
+    return _seedings
+
+
 def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
     """Seed Python, NumPy and torch, and return a seeded generator for loaders.
 
     With ``deterministic=True`` the same seed gives bit-identical results on CPU
-    (and asks cuDNN for deterministic kernels on a GPU).
+    (and asks cuDNN for deterministic kernels on a GPU). The course's loaders start
+    their sequence of passes over (see :class:`course_utils.data.PassSeeds`).
 
     >>> g = seed_everything(0)
     >>> a = torch.rand(2); _ = seed_everything(0); bool((a == torch.rand(2)).all())
     True
     """
+    global _seedings
+    _seedings += 1
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 (the global generator user code draws from)
     torch.manual_seed(seed)

@@ -19,16 +19,20 @@ results as a dict, optionally with the per-epoch records under ``"history"``::
 into one row per epoch, for curves with error bands).
 
 Each finished run is saved in ``cache_dir`` as a JSON file named by a hash of its
-configuration, seed and ``version``. Running the sweep again loads finished runs
-instead of training them: an interrupted sweep resumes where it stopped, and a new or
-changed configuration is a new run. The hash cannot see the code of ``train_fn`` nor the
-data it trains on, so put whatever else changes the results into ``version`` (or the
-folder name), and change it when they change.
+configuration, seed and ``version``, and stamped with :func:`code_fingerprint`: the code
+that decides its result (the course's data, training and model code, and the code and
+plain settings of the notebook that ``train_fn`` comes from). Running the sweep again
+loads finished runs instead of training them: an interrupted sweep resumes where it
+stopped, and a new or changed configuration, or changed code, is a new run. What the
+fingerprint cannot see (a dataset file on disk, the profile) belongs in ``cache_dir``
+or ``version``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import inspect
 import itertools
 import json
 import os
@@ -42,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from course_utils import metrics
-from course_utils.config import seed_everything
+from course_utils.config import Settings, seed_everything
 from course_utils.progress import progress_bar
 
 Scalar = str | int | float | bool | None
@@ -52,6 +56,10 @@ TrainFn = Callable[[Config, int], Mapping[str, Any]]
 
 HISTORY_KEY = "history"
 DELTA_COLUMN = "Δ vs best"
+# The course's own code behind every run's result: how the data is made, and how models
+# are built and trained.
+PACKAGE = Path(__file__).resolve().parent
+COURSE_CODE = (PACKAGE / "data", PACKAGE / "models", PACKAGE / "train.py")
 
 
 def _scalar(key: str, value: Any) -> Scalar:
@@ -113,16 +121,102 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-def run_key(config: Config, seed: int, version: str) -> str:
-    """The stable name of one run's cache file: a hash of its config, seed and version.
+def run_key(config: Config, seed: int, version: str, code: str = "") -> str:
+    """The stable name of one run's cache file: a hash of its config, seed, version and code.
 
     >>> run_key({"lr": 0.1, "kernel": 5}, 0, "1") == run_key({"kernel": 5, "lr": 0.1}, 0, "1")
     True
     >>> run_key({"lr": 0.1}, 0, "1") == run_key({"lr": 0.1}, 1, "1")
     False
     """
-    identity = _canonical({"config": config, "seed": seed, "version": version})
+    identity = _canonical({"config": config, "seed": seed, "version": version, "code": code})
     return hashlib.sha256(identity.encode()).hexdigest()[:16]
+
+
+def _source(thing: Any) -> str:
+    """The source of a function or class, or for one whose source is gone, its compiled code."""
+    try:
+        return inspect.getsource(thing)
+    except (OSError, TypeError):  # a class defined in a notebook cell has no source file
+        if inspect.isclass(thing):
+            return thing.__qualname__ + "".join(
+                _source(member) for _, member in sorted(vars(thing).items()) if _is_code(member)
+            )
+        code = thing.__code__
+        return f"{code.co_code.hex()}{code.co_consts!r}{code.co_names!r}"
+
+
+def _is_code(value: Any) -> bool:
+    return inspect.isfunction(value) or inspect.isclass(value)
+
+
+def _names_used(thing: Any) -> set[str]:
+    """The global names a function or class's methods read, nested functions included."""
+    if inspect.isclass(thing):
+        return set().union(*(_names_used(m) for m in vars(thing).values() if _is_code(m)))
+    names: set[str] = set()
+    pending = [thing.__code__]
+    while pending:
+        code = pending.pop()
+        names.update(code.co_names)
+        pending.extend(const for const in code.co_consts if inspect.iscode(const))
+    return names
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON-ready numbers, strings, lists and dicts; ``None`` if it is not one."""
+    if isinstance(value, Settings):
+        value = value.as_dict()
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    try:
+        return json.loads(json.dumps(value, sort_keys=True))
+    except (TypeError, ValueError):
+        return None
+
+
+def code_fingerprint(train_fn: TrainFn) -> str:
+    """A hash of the code that decides what ``train_fn`` returns.
+
+    It covers the course's data, model and training code (:data:`COURSE_CODE`), and
+    from the module or notebook that defines ``train_fn``: the source of every function
+    and class defined there, and the values of the plain settings (numbers, strings,
+    lists, dicts, ``run.settings``) that they read. So editing a model class, a learning
+    rate constant or the stand-in dataset makes new runs; rewording markdown or
+    changing a plot does not.
+
+    >>> def train_fn(config, seed):
+    ...     return {"val_acc": 0.5}
+    >>> code_fingerprint(train_fn) == code_fingerprint(train_fn), len(code_fingerprint(train_fn))
+    (True, 16)
+    """
+    function = train_fn if inspect.isfunction(train_fn) else type(train_fn)
+    namespace = (
+        function.__globals__
+        if inspect.isfunction(function)
+        else vars(inspect.getmodule(function) or object)
+    )
+    module = function.__module__
+    defined = {
+        name: value
+        for name, value in namespace.items()
+        if _is_code(value) and getattr(value, "__module__", None) == module
+    }
+    texts = [
+        path.read_text(encoding="utf-8")
+        for folder in COURSE_CODE
+        for path in (sorted(folder.rglob("*.py")) if folder.is_dir() else [folder])
+    ]
+    texts += [f"{name}:{_source(value)}" for name, value in sorted(defined.items())]
+    used = set().union(*(_names_used(value) for value in defined.values())) - set(defined)
+    for name in sorted(used & set(namespace)):
+        value = _plain(namespace[name])
+        if value is not None:
+            texts.append(f"{name}={_canonical(value)}")
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8") + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def _json_default(value: Any) -> Any:
@@ -189,11 +283,11 @@ def _train(train_fn: TrainFn, config: Config, seed: int) -> dict[str, Any]:
 
 
 def _one_run(
-    train_fn: TrainFn, config: Config, seed: int, version: str, folder: Path
+    train_fn: TrainFn, config: Config, seed: int, version: str, folder: Path, code: str
 ) -> tuple[dict[str, Any], bool]:
     """One run's results, and whether they came from the cache."""
-    identity = {"version": version, "config": config, "seed": seed}
-    path = folder / f"{run_key(config, seed, version)}.json"
+    identity = {"version": version, "config": config, "seed": seed, "code": code}
+    path = folder / f"{run_key(config, seed, version, code)}.json"
     results = _load_cached(path, identity)
     if results is not None:
         return results, True
@@ -221,9 +315,10 @@ def run_sweep(
       as ``train.fit(...).epochs``). Everything is seeded with ``seed`` just before.
     - ``grid`` is a dict of lists (every combination) or a list of configuration dicts;
       see :func:`expand_grid`.
-    - Runs found in ``cache_dir`` for the same configuration, seed and ``version`` are
-      loaded, not trained; each new run is saved there as soon as it ends. A damaged
-      cache file is run again, with a warning.
+    - Runs found in ``cache_dir`` for the same configuration, seed, ``version`` and
+      code (:func:`code_fingerprint`) are loaded, not trained; each new run is saved
+      there as soon as it ends. A damaged cache file, or one written by other code, is
+      run again (a damaged one with a warning).
     - A progress bar counts the runs; its postfix says how many came from the cache.
 
     Returns :func:`summarize_runs`'s table: one row per configuration, the mean (and
@@ -250,13 +345,14 @@ def run_sweep(
         raise ValueError(f"seeds must be a non-empty list of distinct seeds, got {seeds}.")
     folder = Path(cache_dir)
     folder.mkdir(parents=True, exist_ok=True)
+    code = code_fingerprint(train_fn)
 
     rows, cached = [], 0
     with progress_bar(
         total=len(configs) * len(seeds), desc="sweep", unit="run", disable=not progress
     ) as bar:
         for config, seed in itertools.product(configs, seeds):
-            results, was_cached = _one_run(train_fn, config, seed, version, folder)
+            results, was_cached = _one_run(train_fn, config, seed, version, folder, code)
             cached += was_cached
             rows.append({**config, "seed": seed, **results, "cached": was_cached})
             bar.set_postfix(cached=cached, refresh=False)

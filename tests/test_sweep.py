@@ -105,7 +105,8 @@ def test_cache_files_are_complete_json_named_by_config_seed_and_version(fake, tm
 
     files = sorted(tmp_path.iterdir())
     assert len(files) == 8 and all(path.suffix == ".json" for path in files)  # no leftovers
-    path = tmp_path / f"{sweep.run_key({'kernel': 5, 'stride': 2}, 1, '1')}.json"
+    code = sweep.code_fingerprint(fake)
+    path = tmp_path / f"{sweep.run_key({'kernel': 5, 'stride': 2}, 1, '1', code)}.json"
     record = json.loads(path.read_text())
     assert (record["config"], record["seed"], record["version"]) == (
         {"kernel": 5, "stride": 2},
@@ -122,6 +123,7 @@ def test_key_ignores_dict_order_but_not_values():
     assert key != sweep.run_key({"kernel": 5, "stride": 2}, 0, "1")
     assert key != sweep.run_key({"kernel": 5.0, "stride": 1}, 0, "1")
     assert key != sweep.run_key({"kernel": 5, "stride": 1}, 0, "2")
+    assert key != sweep.run_key({"kernel": 5, "stride": 1}, 0, "1", code="other")
 
 
 @pytest.mark.parametrize(
@@ -136,7 +138,8 @@ def test_key_ignores_dict_order_but_not_values():
 )
 def test_a_damaged_cache_file_is_run_again(fake, tmp_path, damage):
     sweep_quietly(fake, tmp_path)
-    path = tmp_path / f"{sweep.run_key({'kernel': 3, 'stride': 2}, 0, '1')}.json"
+    code = sweep.code_fingerprint(fake)
+    path = tmp_path / f"{sweep.run_key({'kernel': 3, 'stride': 2}, 0, '1', code)}.json"
     path.write_text(damage(path.read_text()), errors="surrogateescape")
 
     with pytest.warns(RuntimeWarning, match="damaged or belongs to another run"):
@@ -284,3 +287,73 @@ def test_nan_metric_sorts_last(tmp_path):
 
     assert table["lr"].tolist() == [0.2, 0.1, 1.0]
     assert math.isnan(table["Δ vs best"].iloc[-1])
+
+
+# A notebook's training code, as a module of its own: the fingerprint reads its globals.
+NOTEBOOK = """
+LEARNING_RATE = {lr}
+WIDTHS = [8, 16]
+
+
+class Net:
+    def width(self):
+        return WIDTHS[-1]
+
+
+def plot(history):  # not training code, but defined in the same notebook
+    return history
+
+
+def train_fn(config, seed):
+    return {{"val_acc": LEARNING_RATE * Net().width() + config["k"]}}
+"""
+
+
+def notebook_train_fn(lr: float = 0.1, extra: str = ""):
+    namespace: dict = {"__name__": "__main__"}
+    exec(compile(NOTEBOOK.format(lr=lr) + extra, "<notebook cell>", "exec"), namespace)
+    return namespace["train_fn"]
+
+
+def test_code_fingerprint_follows_the_code_and_settings_a_run_uses():
+    same = sweep.code_fingerprint(notebook_train_fn())
+    assert same == sweep.code_fingerprint(notebook_train_fn())
+    # A setting the training reads, or a class it builds, changes the fingerprint.
+    assert same != sweep.code_fingerprint(notebook_train_fn(lr=0.2))
+    changed_class = NOTEBOOK.replace("WIDTHS[-1]", "WIDTHS[0]")
+    namespace: dict = {"__name__": "__main__"}
+    exec(compile(changed_class.format(lr=0.1), "<notebook cell>", "exec"), namespace)
+    assert same != sweep.code_fingerprint(namespace["train_fn"])
+    # A value nothing reads does not.
+    assert same == sweep.code_fingerprint(notebook_train_fn(extra="UNUSED = 3\n"))
+
+
+def test_changed_training_code_reruns_instead_of_loading_stale_results(tmp_path):
+    old = sweep_quietly(notebook_train_fn(lr=0.1), tmp_path, grid={"k": [0]}, seeds=[0])
+    new = sweep_quietly(notebook_train_fn(lr=0.2), tmp_path, grid={"k": [0]}, seeds=[0])
+    assert old["val_acc"].item() == pytest.approx(1.6)
+    assert new["val_acc"].item() == pytest.approx(3.2)
+
+
+@pytest.mark.parametrize("path", ["fast", "classic"])
+def test_a_runs_batches_do_not_depend_on_whether_earlier_runs_were_cached(tmp_path, path):
+    from course_utils import config, data
+
+    cifar = data.synthetic_cifar10(n_train=700, n_test=10)
+    run = config.start_run(profile="smoke", quiet=True)
+    loaders = data.make_loaders(cifar, run.profile, seed=0, batch_size=128, path=path, device="cpu")
+
+    def train_fn(config: dict, seed: int) -> dict:
+        # Each run makes `passes` passes; its result is the label order of its last one.
+        order = []
+        for _ in range(config["passes"]):
+            order = torch.cat([labels for _, labels in loaders.train]).tolist()
+        return {"val_acc": sum(i * label for i, label in enumerate(order))}
+
+    grid = [{"passes": 3}, {"passes": 2}]
+    trained = sweep_quietly(train_fn, tmp_path / "all", grid=grid, seeds=[0], return_runs=True)
+    # Now the first run comes from the cache, so no pass is made before the second.
+    sweep_quietly(train_fn, tmp_path / "cached", grid=grid[:1], seeds=[0])
+    cached = sweep_quietly(train_fn, tmp_path / "cached", grid=grid, seeds=[0], return_runs=True)
+    assert cached[1]["cached"].tolist() == [True, False]
+    assert cached[1]["val_acc"].tolist() == trained[1]["val_acc"].tolist()

@@ -53,7 +53,7 @@ from course_utils.data.datasets import (
     ImageDataset,
     normalize_images,
 )
-from course_utils.data.fast import TensorLoader, resize_batch
+from course_utils.data.fast import PassSeeds, TensorLoader, resize_batch
 from course_utils.data.loaders import (
     MAX_VAL_SIZE,
     PATHS,
@@ -84,6 +84,7 @@ __all__ = [
     "ImageDataset",
     "Loader",
     "Loaders",
+    "PassSeeds",
     "TensorLoader",
     "augment_batch",
     "augmentation_steps",

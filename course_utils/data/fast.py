@@ -47,6 +47,39 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
 
 
+class PassSeeds:
+    """The seeds of a loader's successive passes: one per ``(seed, epoch)``.
+
+    ``epoch`` counts passes from 0 and starts again at 0 after every
+    :func:`course_utils.config.seed_everything`. So a run that seeds everything before
+    it trains (as :func:`course_utils.sweep.run_sweep` does for each run) gets the same
+    batches from a loader made earlier, whether the runs before it trained for many
+    passes or came from the cache and made none. Setting ``epoch`` replays a pass.
+
+    >>> from course_utils import config
+    >>> passes = PassSeeds(seed=0)
+    >>> first, second = passes.next_seed(), passes.next_seed()
+    >>> _ = config.seed_everything(0)
+    >>> passes.next_seed() == first, passes.epoch
+    (True, 1)
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed, self.epoch = seed, 0
+        self._seedings = config.seedings()
+
+    def replay(self, epoch: int) -> None:
+        """Make pass ``epoch`` (from 0) the next one."""
+        self.epoch, self._seedings = epoch, config.seedings()
+
+    def next_seed(self) -> int:
+        """The seed of the next pass, counting it."""
+        if config.seedings() != self._seedings:
+            self.epoch, self._seedings = 0, config.seedings()
+        self.epoch += 1
+        return _epoch_seed(self.seed, self.epoch - 1)
+
+
 class TensorLoader:
     """Batches ``(images, labels)`` of normalised, optionally augmented, images from
     uint8 images ``(N, C, H, W)`` held in one tensor on ``device``.
@@ -63,7 +96,8 @@ class TensorLoader:
 
     Pass ``k`` (counted by ``loader.epoch``, from 0) draws its order and augmentation
     from a generator on ``device`` seeded by ``(seed, k)``: the same seed gives the
-    same batches on the same device, and setting ``loader.epoch`` replays a pass.
+    same batches on the same device, and setting ``loader.epoch`` replays a pass. The
+    count starts again after every ``config.seed_everything`` (:class:`PassSeeds`).
 
     >>> images = torch.randint(0, 256, (10, 3, 32, 32), dtype=torch.uint8)
     >>> loader = TensorLoader(images, torch.arange(10), batch_size=4, mean=[0.5] * 3,
@@ -96,7 +130,8 @@ class TensorLoader:
             raise ValueError(f"batch_size must be at least 1; got {batch_size}.")
         self.device = torch.device(device) if device is not None else config.pick_device()
         self.batch_size, self.shuffle, self.augment = batch_size, shuffle, augment
-        self.seed, self.drop_last, self.epoch = seed, drop_last, 0
+        self.seed, self.drop_last = seed, drop_last
+        self.passes = PassSeeds(seed)
         self.resize = resize
         self.mean, self.std = tuple(mean), tuple(std)
         # Kept on the device: copying them there for every batch would make the CPU wait
@@ -107,14 +142,22 @@ class TensorLoader:
             images.to(self.device), labels.to(self.device), transform=self._prepare_one
         )
 
+    @property
+    def epoch(self) -> int:
+        """How many passes this loader has made since it was made or everything was seeded."""
+        return self.passes.epoch
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        self.passes.replay(value)
+
     def __len__(self) -> int:
         n = len(self.dataset)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def __iter__(self) -> Iterator[Batch]:
         generator = torch.Generator(device=self.device)
-        generator.manual_seed(_epoch_seed(self.seed, self.epoch))
-        self.epoch += 1
+        generator.manual_seed(self.passes.next_seed())
         return self._batches(generator)
 
     def _batches(self, generator: torch.Generator) -> Iterator[Batch]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,7 +30,7 @@ from torchvision.transforms import v2
 from course_utils import config
 from course_utils.data.augment import augmentation_steps, classic_transform
 from course_utils.data.datasets import ImageData, ImageDataset, _normalisation_constants
-from course_utils.data.fast import TensorLoader
+from course_utils.data.fast import PassSeeds, TensorLoader
 
 PATHS = ("fast", "classic")
 # A profile that keeps the whole training split holds out this fraction of it for
@@ -131,6 +132,25 @@ class _Plan:
         return self.data.test_images[: self.test_size], self.data.test_labels[: self.test_size]
 
 
+class _PassSeededLoader(DataLoader):
+    """A DataLoader whose generator is seeded anew for every pass (:class:`PassSeeds`).
+
+    A plain DataLoader draws each pass's order and worker seeds from its generator's
+    running state, so its batches depend on how many passes it made before; this one
+    seeds the generator with ``(seed, pass)`` first, and the pass count starts again
+    after every ``config.seed_everything``, as the fast path's does.
+    """
+
+    def __init__(self, *args: Any, seed: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.passes = PassSeeds(seed)
+
+    def __iter__(self) -> Any:
+        if self.generator is not None:
+            self.generator.manual_seed(self.passes.next_seed())
+        return super().__iter__()
+
+
 def _classic_loaders(
     plan: _Plan, num_workers: int, pin_memory: bool
 ) -> tuple[DataLoader, DataLoader, DataLoader]:
@@ -154,7 +174,7 @@ def _classic_loaders(
         # Every pass draws its workers' seeds from the loader's generator. Each loader
         # gets its own, so that a pass over one leaves the batches of the others alone.
         generator = generator or torch.Generator().manual_seed(plan.seed)
-        return DataLoader(
+        return _PassSeededLoader(
             dataset,
             plan.batch_size,
             sampler=sampler,
@@ -162,6 +182,7 @@ def _classic_loaders(
             pin_memory=pin_memory,
             generator=generator,
             worker_init_fn=config.seed_worker,
+            seed=plan.seed,
         )
 
     # The sampler shares the training loader's generator, as with shuffle=True.
