@@ -341,23 +341,27 @@ def first_line(source: str, width: int = 60) -> str:
 
 
 def longest_increasing(values: Sequence[int]) -> set[int]:
-    """Positions of a longest strictly increasing subsequence of ``values``.
+    """Positions of a longest strictly increasing subsequence of ``values``; of several,
+    the one that keeps the earliest positions (of two swapped cells, the second moved).
 
-    >>> sorted(longest_increasing([1, 5, 2, 3, 0, 4]))
-    [0, 2, 3, 5]
+    >>> sorted(longest_increasing([1, 5, 2, 3, 0, 4])), sorted(longest_increasing([1, 4, 3]))
+    ([0, 2, 3, 5], [0, 1])
     """
+    # Patience sorting from the end, for a longest decreasing run read backwards: its
+    # ties keep the latest-starting tails, which are the earliest positions forwards.
+    backwards = [-value for value in reversed(values)]
     tails: list[int] = []  # position of the smallest tail of each length
     before: list[int | None] = []
-    for position, value in enumerate(values):
+    for position, value in enumerate(backwards):
         low, high = 0, len(tails)
         while low < high:
             middle = (low + high) // 2
-            low, high = (middle + 1, high) if values[tails[middle]] < value else (low, middle)
+            low, high = (middle + 1, high) if backwards[tails[middle]] < value else (low, middle)
         before.append(tails[low - 1] if low else None)
         tails[low : low + 1] = [position]
     kept, at = set(), tails[-1] if tails else None
     while at is not None:
-        kept.add(at)
+        kept.add(len(values) - 1 - at)
         at = before[at]
     return kept
 
@@ -517,8 +521,8 @@ def find_problems(alignment: Alignment) -> None:
     if not alignment.problems:
         graded = [t for t, _ in template.graded]
         order = [alignment.matched[i] for i in sorted(mine_of[t] for t in graded)]
-        out_of_place = [b for a, b in zip(order, graded, strict=True) if a != b] or [
-            t for t in graded if mine_of[t] not in alignment.anchors
+        out_of_place = [t for t in graded if mine_of[t] not in alignment.anchors] or [
+            b for a, b in zip(order, graded, strict=True) if a != b
         ]
         if out_of_place:
             t = out_of_place[0]
