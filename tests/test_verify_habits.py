@@ -206,6 +206,10 @@ def test_habit_aligns_with_the_template(template: Template, habit: str) -> None:
     assert match_template(file_name(habit), nb, [template]) is template
     alignment = align(template, nb)
     assert alignment.problems == []
+    stored = alignment.by_template_id
+    assert [stored[cell.id].source for _, cell in template.graded] == [
+        cell.source for _, cell in template.graded
+    ]
     run = alignment.run
     roles = [cell.metadata[ROLE_KEY] for cell in run.cells]
     by_template = {cell.metadata.get(TEMPLATE_ID_KEY): cell for cell in run.cells}

@@ -392,6 +392,13 @@ class Alignment:
         return None if matched is None else cell_role(self.template.nb.cells[matched])
 
     @property
+    def by_template_id(self) -> dict[str, NotebookNode]:
+        """The submission's cells by the id of the template cell each stands for
+        (its stored outputs, its written answers)."""
+        cells = self.template.nb.cells
+        return {cells[t].get("id"): self.nb.cells[index] for index, t in self.matched.items()}
+
+    @property
     def student_code(self) -> list[str]:
         """The sources of the code cells the student owns (for similarity), in order."""
         return [
