@@ -1,10 +1,12 @@
-"""Reading submissions: find them, read them as notebooks, fingerprint them.
+"""Reading submissions: find them, read them as notebooks, tokenise their solution code.
 
 A submission is an untrusted file. Here it is only parsed as JSON, never executed.
 """
 
 from __future__ import annotations
 
+import ast
+import builtins
 import hashlib
 import io
 import keyword
@@ -21,6 +23,13 @@ from course_utils.notebooks import describe_error, short_error
 # A submitted notebook larger than this is refused unread (a class's are well below 1 MB
 # once images are counted; the limit keeps a hostile file from filling the grader's memory).
 MAX_BYTES = 64 * 2**20
+# Opens each unit of :func:`solution_tokens`; no code token holds a space after a ``#``.
+UNIT_MARK = "# "
+# Tokens kept of one submission's solution code: ten times a whole assignment's, so that a
+# hostile cell cannot fill the gradebook (tokens are stored in it) or slow the comparison.
+MAX_TOKENS = 20_000
+# Names that keep their spelling: what they mean does not change with the student's naming.
+KEPT_NAMES = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins))
 SKIPPED_TOKENS = (
     tokenize.COMMENT,
     tokenize.NL,
@@ -90,27 +99,78 @@ def file_sha256(path: Path) -> str:
 
 
 def solution_tokens(sources: Sequence[str]) -> list[str]:
-    """Code as tokens, without comments or layout, names numbered by first use.
+    """Solution code as normalised tokens, one unit per function, class or cell rest.
 
-    Renaming variables or reformatting does not change the tokens, so near-identical
-    solutions stay near-identical.
+    Each top-level function or class, and the rest of each cell, is a unit opened by a
+    marker token (:data:`UNIT_MARK` and its label: the function's name, or ``cell N``,
+    counting the given sources from 1). Tokens drop comments and layout, and a name
+    becomes its role, not itself: ``F`` when it is called or defined, ``N`` otherwise;
+    names after a dot (``np.zeros``'s ``zeros``), builtins and keywords stay, strings
+    become ``S``. So renaming, reformatting, an added import or reordered functions change
+    no unit's tokens (:mod:`.similarity` compares them). At most :data:`MAX_TOKENS`.
 
     >>> solution_tokens(["total = a + b  # sum"]) == solution_tokens(["s=x+y"])
     True
+    >>> " ".join(solution_tokens(["import numpy\\ndef f(x):\\n    return len(x)"]))
+    '# f def F ( N ) : return len ( N ) # cell 1 import N'
     """
-    names: dict[str, str] = {}
+    tokens: list[str] = []
+    for number, source in enumerate(sources, start=1):
+        for label, code in code_units(source, f"cell {number}"):
+            unit = normalised_tokens(code)
+            if unit:  # not only comments (the rest of a cell is often a marker comment)
+                tokens += [UNIT_MARK + label, *unit]
+    return tokens[:MAX_TOKENS]
+
+
+def code_units(source: str, rest: str) -> list[tuple[str, str]]:
+    """``(label, code)`` of each top-level function and class, then the rest (``rest``).
+
+    Code that does not parse (an unfinished cell, IPython magics) is one unit.
+
+    >>> code_units("import os\\ndef f():\\n    pass\\nx = 1", "cell 1")
+    [('f', 'def f():\\n    pass'), ('cell 1', 'import os\\nx = 1')]
+    """
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return [(rest, source)]
+    lines = source.splitlines()
+    units, taken = [], set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
+            last = node.end_lineno or node.lineno
+            units.append((node.name, "\n".join(lines[first:last])))
+            taken.update(range(first, last))
+    others = "\n".join(line for index, line in enumerate(lines) if index not in taken)
+    return [*units, (rest, others)] if others.strip() else units
+
+
+def normalised_tokens(code: str) -> list[str]:
+    """The tokens of ``code`` with each name replaced by its role (see :func:`solution_tokens`).
+
+    >>> normalised_tokens("out[i] = np.sum(patch * k)  # why")
+    ['N', '[', 'N', ']', '=', 'N', '.', 'sum', '(', 'N', '*', 'N', ')']
+    """
+    try:
+        raw = [
+            token
+            for token in tokenize.generate_tokens(io.StringIO(code).readline)
+            if token.type not in SKIPPED_TOKENS
+        ]
+    except (tokenize.TokenError, SyntaxError):  # unfinished code: compare it as words
+        return code.split()
     tokens = []
-    for source in sources:
-        try:
-            for token in tokenize.generate_tokens(io.StringIO(source).readline):
-                if token.type in SKIPPED_TOKENS:
-                    continue
-                if token.type == tokenize.NAME and not keyword.iskeyword(token.string):
-                    tokens.append(names.setdefault(token.string, f"v{len(names)}"))
-                else:
-                    tokens.append(token.string)
-        except (tokenize.TokenError, SyntaxError):  # unfinished code: compare it as words
-            tokens.extend(source.split())
+    for index, token in enumerate(raw):
+        before = raw[index - 1].string if index else ""
+        after = raw[index + 1].string if index + 1 < len(raw) else ""
+        if token.type == tokenize.STRING:
+            tokens.append("S")
+        elif token.type != tokenize.NAME or before == "." or token.string in KEPT_NAMES:
+            tokens.append(token.string)
+        else:
+            tokens.append("F" if after == "(" else "N")
     return tokens
 
 
