@@ -103,7 +103,8 @@ def cell_role(cell: NotebookNode) -> str:
 
 
 def cell_points(cell: NotebookNode) -> float:
-    """Points of a checked or result cell: ``metadata.course.points``, 1 when unset.
+    """Points of a checked, result or hidden-test cell: ``metadata.course.points``, 1 when
+    unset (every cell of the course's notebooks sets it).
 
     >>> cell_points(nbformat.v4.new_code_cell(metadata={"course": {"points": 2.5}}))
     2.5
@@ -112,6 +113,23 @@ def cell_points(cell: NotebookNode) -> float:
     """
     points = cell.get("metadata", {}).get("course", {}).get("points", 1)
     return float(points) if isinstance(points, (int, float)) else 1.0
+
+
+def points_by_kind(nb: NotebookNode) -> dict[str, float]:
+    """A notebook's points: its visible checks, hidden tests and result cells.
+
+    >>> points_by_kind(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+    ...     metadata={"tags": ["nbval-check-output"], "course": {"points": 2}}),
+    ...     nbformat.v4.new_code_cell(metadata={"tags": ["hidden-test"]})]))
+    {'visible': 2.0, 'hidden': 1.0, 'result': 0.0}
+    """
+    kinds = {CHECKED: "visible", HIDDEN: "hidden", RESULT: "result"}
+    totals = dict.fromkeys(kinds.values(), 0.0)
+    for cell in nb.cells:
+        kind = kinds.get(cell_role(cell))
+        if kind is not None:
+            totals[kind] += cell_points(cell)
+    return totals
 
 
 def result_names_in(cell: NotebookNode) -> list[str]:
