@@ -1,5 +1,10 @@
 """Grading a batch: one submission end to end, then many on a local pool or a Dask cluster.
 
+One submission: align it with its template, run the notebook to run in the sandboxed
+kernel while the grader runs the graded cells and hidden tests in its own process
+(:mod:`.grader`), then compare (:mod:`.compare`) and keep what people grade by hand: the
+written answers and the figures the sandboxed run drew.
+
 :func:`verify_bytes` is the unit of work: a submission's name and bytes in, a
 :class:`.Verdict` out; it never raises, so one bad file cannot stop a batch. It needs no
 file of the submission's on the machine that runs it, so a Dask worker can run it.
@@ -7,6 +12,8 @@ file of the submission's on the machine that runs it, so a Dask worker can run i
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import functools
 import hashlib
@@ -20,7 +27,15 @@ import nbformat
 
 import course_utils
 from course_utils.instructor.notebook_io import format_duration
-from course_utils.instructor.verify.compare import grade_cells, key_results
+from course_utils.instructor.release import TEXT_STUB
+from course_utils.instructor.verify.compare import (
+    REFERENCE_KEY,
+    grade_cells,
+    graded_here,
+    key_results,
+)
+from course_utils.instructor.verify.grader import GradingSession
+from course_utils.instructor.verify.proxy import Channel
 from course_utils.instructor.verify.sandbox import Execution, run_sandboxed
 from course_utils.instructor.verify.submission import (
     InvalidSubmission,
@@ -31,13 +46,14 @@ from course_utils.instructor.verify.submission import (
     solution_tokens,
 )
 from course_utils.instructor.verify.template import (
+    ANSWER,
     RESULT,
-    SOLUTION,
+    TEMPLATE_ID_KEY,
+    Alignment,
     Template,
+    align,
     cell_role,
     match_template,
-    notebook_to_run,
-    tampering,
 )
 from course_utils.instructor.verify.verdict import (
     ERROR,
@@ -53,6 +69,10 @@ from course_utils.instructor.verify.verdict import (
 from course_utils.notebooks import describe_error
 
 ERROR_WIDTH = 100  # characters of an error message in a note (PyTorch's run long)
+MAX_ANSWER_CHARS = 20_000  # of one written answer
+MAX_FIGURES = 30  # PNG figures kept of one submission
+MAX_FIGURE_CHARS = 2**20  # base64 characters of one figure
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # How a memory limit shows up: Python's MemoryError, PyTorch's and NumPy's messages.
 OUT_OF_MEMORY = re.compile(
     r"^MemoryError|can't allocate memory|out of memory|"
@@ -161,33 +181,113 @@ def verify_bytes(
         return verdict
     verdict.template, verdict.course_version = template.path.name, course_version(template)
     verdict.in_order, verdict.stored_errors = execution_order(nb), error_outputs(nb)
-    by_id = {cell.get("id"): cell for cell in nb.cells}
-    verdict.tokens = solution_tokens(
-        [
-            by_id[cell.get("id")].source
-            for cell in template.nb.cells
-            if cell_role(cell) == SOLUTION and cell.get("id") in by_id
-        ]
-    )
-    verdict.checks = grade_cells(template, nb, None, patterns)
-    problems = tampering(template, nb)
-    if problems:
-        verdict.status, verdict.note = TAMPERED, "; ".join(problems)
+    alignment = align(template, nb)
+    verdict.tokens = solution_tokens(alignment.student_code)
+    verdict.answers = written_answers(alignment)
+    stored = {
+        template.nb.cells[t].get("id"): nb.cells[index] for index, t in alignment.matched.items()
+    }
+    verdict.checks = grade_cells(template, stored, None, patterns)
+    if alignment.problems:
+        verdict.status, verdict.note = TAMPERED, "; ".join(alignment.problems)
         return verdict
-    to_run, notes = notebook_to_run(template, nb)
     try:
-        run = run_sandboxed(to_run, limits, unsafe=unsafe)
+        run, session = run_graded(template, alignment.run, submission_code(nb), limits, unsafe)
     except Exception as exc:  # a failure of the sandbox itself: report it, go on
         verdict.status, verdict.note = ERROR, f"the verifier failed: {describe_error(exc)}"
         return verdict
     verdict.wall_s = run.wall_s
-    verdict.checks = grade_cells(template, nb, run.notebook, patterns)
+    graded = session.graded if session is not None else {}
+    hidden = session.hidden if session is not None else {}
+    verdict.checks = grade_cells(template, stored, run.notebook, patterns, graded, hidden)
     if run.notebook is not None:
         verdict.errors = error_outputs(run.notebook)
-        verdict.results = key_results(template, run.notebook)
+        verdict.results = key_results(template, run.notebook, graded)
+        verdict.figures = figures(run.notebook)
     verdict.status, verdict.note = judge(run, verdict, limits)
-    verdict.note = "; ".join([verdict.note, *notes])
+    verdict.note = "; ".join([verdict.note, *alignment.notes])
     return verdict
+
+
+def submission_code(nb: nbformat.NotebookNode) -> str:
+    """Every code cell of a submission as handed in, for the hidden tests' static checks.
+
+    >>> submission_code(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"),
+    ...     nbformat.v4.new_markdown_cell("text"), nbformat.v4.new_code_cell("y = 2")]))
+    'x = 1\\n\\ny = 2'
+    """
+    return "\n\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
+
+
+def run_graded(
+    template: Template, to_run: nbformat.NotebookNode, code: str, limits: Limits, unsafe: bool
+) -> tuple[Execution, GradingSession | None]:
+    """Run the notebook in the sandboxed kernel and the grader's cells here, beside it."""
+    sessions: list[GradingSession] = []
+
+    def grading(channel: Channel) -> GradingSession:
+        sessions.append(GradingSession(template.nb, to_run, graded_here(template), code, channel))
+        return sessions[-1]
+
+    run = run_sandboxed(to_run, limits, unsafe=unsafe, grading=grading)
+    return run, sessions[0] if sessions else None
+
+
+def written_answers(alignment: Alignment) -> dict[str, str]:
+    """What the student wrote in each of the template's written-answer cells, by its id.
+
+    The cell is the one aligned with the template's (by id, else by content); the text
+    is what stands where the release has its stub, the question around it left out.
+    """
+    template = alignment.template
+    answers = {}
+    for index, t in alignment.matched.items():
+        cell = template.nb.cells[t]
+        if cell_role(cell) != ANSWER:
+            continue
+        text = alignment.nb.cells[index].source
+        before, _, after = template.releases[t].partition(TEXT_STUB)
+        if before.strip() and text.startswith(before):
+            text = text[len(before) :]
+        if after.strip() and text.endswith(after):
+            text = text[: len(text) - len(after)]
+        answers[cell.get("id")] = text.strip()[:MAX_ANSWER_CHARS]
+    return answers
+
+
+def figures(run: nbformat.NotebookNode) -> list[dict[str, str]]:
+    """The PNG figures the sandboxed run drew: the cell, the template cell before it, the PNG.
+
+    Only valid PNG data is kept, at most :data:`MAX_FIGURES`, each at most
+    :data:`MAX_FIGURE_CHARS` characters of base64.
+    """
+    found: list[dict[str, str]] = []
+    after = ""
+    for cell in run.cells:
+        template_id = cell.get("metadata", {}).get(TEMPLATE_ID_KEY)
+        for output in cell.get("outputs", []):
+            png = output.get("data", {}).get("image/png")
+            if len(found) < MAX_FIGURES and is_png(png):
+                found.append(
+                    {"cell": template_id or cell.get("id", ""), "after": after, "png": png}
+                )
+        if template_id:
+            after = template_id
+    return found
+
+
+def is_png(data: object) -> bool:
+    """Whether ``data`` is base64 of a PNG image, within :data:`MAX_FIGURE_CHARS`.
+
+    >>> is_png(base64.b64encode(PNG_SIGNATURE + b"...").decode()), is_png("<svg/>")
+    (True, False)
+    """
+    if not isinstance(data, str) or len(data) > MAX_FIGURE_CHARS:
+        return False
+    try:
+        return base64.b64decode(data.replace("\n", ""), validate=True).startswith(PNG_SIGNATURE)
+    except (binascii.Error, ValueError):
+        return False
 
 
 def with_reference(
@@ -199,15 +299,19 @@ def with_reference(
     solutions are stubs, or a broken notebook): its stored outputs are expected then.
     Also says when the stored outputs are stale, so the instructor can refresh them.
     """
-    to_run, _ = notebook_to_run(template, template.nb)
-    run = run_sandboxed(to_run, limits, unsafe=unsafe)
+    to_run = align(template, template.nb).run
+    run, session = run_graded(template, to_run, submission_code(template.nb), limits, unsafe)
     failed = run.error or (run.notebook is not None and error_outputs(run.notebook))
-    if run.notebook is None or failed:
+    if run.notebook is None or session is None or failed:
         return template, (
             f"{template.path.name}: its own re-execution failed "
             f"({clip(str(failed or run.log or 'no output'))}); comparing with "
             "its stored outputs"
         )
+    run.notebook.metadata[REFERENCE_KEY] = {
+        key: {"text": outcome.text, "error": outcome.error}
+        for key, outcome in session.graded.items()
+    }
     reference = dataclasses.replace(template, reference=run.notebook)
     stale = [
         index

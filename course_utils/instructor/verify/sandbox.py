@@ -1,4 +1,4 @@
-"""The sandbox: one notebook re-executed under bubblewrap, results back as JSON.
+"""The sandbox: the student's kernel under bubblewrap, driven by the grader from outside.
 
 Each run gets (see :func:`bwrap_command` for the exact command line):
 
@@ -6,19 +6,24 @@ Each run gets (see :func:`bwrap_command` for the exact command line):
   Python and the environment, and of the course package; not of the checkout around it,
   the host's ``/etc`` (a few files only: ``ld.so.cache``, fonts, time zone, and a
   ``passwd`` of its own), ``/run``, the host's ``/tmp`` or anyone's home;
-- the one notebook to run, read-only; no other submission and no gradebook;
-- a private tmpfs at ``/tmp`` (also ``HOME`` and the working folder) and a small one at
-  ``/dev/shm``, both with a size limit: the only writable places, gone when it ends;
+- no notebook and no file of the grader's: only the kernel's connection file, read-only;
+  the grader sends the cells one by one (:mod:`.kernel`);
+- a private tmpfs at ``/tmp`` (also ``HOME``, the working folder and the kernel's socket
+  files) and a small one at ``/dev/shm``, both with a size limit: the only writable
+  places, gone when it ends;
 - new user, PID, network, IPC, UTS and cgroup namespaces: no network but its own
   loopback, no host Unix socket (abstract sockets belong to the network namespace, and
   no socket file of the host is mounted), no process of the host to see or signal;
   ``--die-with-parent`` and the end of the PID namespace kill every process it started;
+- no descriptor of the grader's: stdin and stdout are ``/dev/null``, stderr a pipe the
+  grader reads (capped) for bubblewrap's own messages; bubblewrap's small init is PID 1
+  and reaps orphans, and holds nothing a student could use;
 - limits: rlimits on the data segment, processes, file size and core dumps, set by the
-  worker before any submitted code runs; where a writable cgroup exists, a memory cgroup
-  for the whole sandbox (shared memory and tmpfs included) and a pids cgroup.
+  worker before the kernel starts; where a writable cgroup exists, a memory cgroup for
+  the whole sandbox (shared memory and tmpfs included) and a pids cgroup.
 
-The worker prints its result on a channel only it holds (see :mod:`.worker`), framed by
-a random marker the parent passes on stdin; the parent reads it after the sandbox ended.
+The grader's own process runs the grader-side cells (:mod:`.grader`) while the kernel
+runs the notebook: what decides points never runs in the sandbox.
 """
 
 from __future__ import annotations
@@ -27,21 +32,34 @@ import contextlib
 import functools
 import json
 import os
-import secrets
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Protocol
 
-import nbformat
 from nbformat import NotebookNode
 
 import course_utils
 from course_utils.instructor.verify.cgroups import Cgroup
+from course_utils.instructor.verify.kernel import (
+    KernelGone,
+    KernelRequests,
+    SandboxManager,
+    connection_info,
+    interrupt_children,
+    new_key,
+    run_cells,
+    wait_for_sockets,
+)
+from course_utils.instructor.verify.proxy import Channel
 from course_utils.instructor.verify.verdict import Limits
 
 BWRAP = "bwrap"
@@ -52,13 +70,16 @@ MISSING_BWRAP = (
     "--unsafe-no-sandbox to run submissions without one (their code then "
     "runs as you, with your files and network)."
 )
-INSIDE = Path("/submission.ipynb")  # the notebook to run, as the sandbox sees it
 SCRATCH = Path("/tmp")  # the sandbox's private tmpfs
+CONNECTION = Path("/kernel.json")  # the kernel's connection file, as the sandbox sees it
+IPC_INSIDE = SCRATCH / "kernel" / "ipc"  # its socket files: ipc-1 ... ipc-5
 SANDBOX_UID = 65534  # "nobody" inside the sandbox's user namespace
 HOST_ETC = ("ld.so.cache", "fonts", "localtime", "mime.types", "ssl/certs")
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64")
 # Seconds a run gets after SIGTERM before everything is killed.
 STOP_GRACE_S = 5
+# Characters of bubblewrap's stderr kept (its start-up errors); the rest is read and dropped.
+MAX_LOG_CHARS = 4000
 
 
 class SandboxUnavailable(RuntimeError):
@@ -69,7 +90,7 @@ class SandboxUnavailable(RuntimeError):
 class Execution:
     """What came back from one sandboxed re-execution."""
 
-    notebook: NotebookNode | None  # None when the worker was killed or crashed
+    notebook: NotebookNode | None  # None when the kernel never started
     error: str | None  # the error that stopped the run (cell timeout, dead kernel)
     cell: int | None  # the cell that was running last
     killed: bool  # stopped by the notebook time limit
@@ -90,15 +111,19 @@ def readonly_paths() -> list[Path]:
     return sorted(p for p in paths if not any(p == s or s in p.parents for s in system))
 
 
-def bwrap_command(stage: Path, limits: Limits) -> list[str]:
-    """The bubblewrap command line that runs the worker on ``stage``'s notebook.
+def bwrap_command(stage: Path, limits: Limits, info_fd: int) -> list[str]:
+    """The bubblewrap command line that runs the worker with ``stage``'s connection file.
 
-    >>> cmd = bwrap_command(Path("/tmp/stage"), Limits())
+    bubblewrap writes the host PID of the sandbox's first process to ``info_fd``.
+
+    >>> cmd = bwrap_command(Path("/tmp/stage"), Limits(), 5)
     >>> cmd[:3], "--unshare-net" in cmd, cmd[cmd.index("--chdir") + 1]
     (['bwrap', '--unshare-user', '--unshare-pid'], True, '/tmp/work')
     """
     command = [
         BWRAP,
+        "--info-fd",
+        str(info_fd),
         "--unshare-user",
         "--unshare-pid",
         "--unshare-net",
@@ -129,6 +154,8 @@ def bwrap_command(stage: Path, limits: Limits) -> list[str]:
         str(SCRATCH / "work"),
         "--dir",
         str(SCRATCH / "home"),
+        "--dir",
+        str(IPC_INSIDE.parent),
     ]
     for course_path in readonly_paths():
         command += ["--ro-bind", str(course_path), str(course_path)]
@@ -150,8 +177,8 @@ def bwrap_command(stage: Path, limits: Limits) -> list[str]:
         "--tmpfs",
         "/dev/shm",
         "--ro-bind",
-        str(stage / "notebook"),
-        str(INSIDE),
+        str(stage / "kernel.json"),
+        str(CONNECTION),
         "--chdir",
         str(SCRATCH / "work"),
         "--",
@@ -159,17 +186,19 @@ def bwrap_command(stage: Path, limits: Limits) -> list[str]:
     return command
 
 
-def worker_command(notebook: Path, limits: Limits) -> list[str]:
-    """The worker's own command line (``-I``: no user site, no cwd on ``sys.path``)."""
+def worker_command(connection_file: Path, limits: Limits) -> list[str]:
+    """The worker's own command line (``-I``: no user site, no cwd on ``sys.path``).
+
+    >>> worker_command(CONNECTION, Limits())[4:6]
+    ['course_utils.instructor.verify', '/kernel.json']
+    """
     return [
         sys.executable,
         "-I",
         "-B",
         "-m",
         "course_utils.instructor.verify",
-        str(notebook),
-        "--cell-timeout",
-        str(limits.cell_timeout),
+        str(connection_file),
         "--memory-mb",
         str(limits.memory_mb),
         "--processes",
@@ -234,10 +263,18 @@ def sandbox_problem() -> str | None:
     return None
 
 
-def stage_notebook(nb: NotebookNode) -> Path:
-    """A fresh host folder with the notebook to run and the sandbox's passwd and group."""
+class Session(Protocol):
+    """The grader's side of a run: called after each cell, then once at the end."""
+
+    def after_cell(self, index: int) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+def make_stage(key: str, ipc_prefix: str) -> Path:
+    """A fresh host folder with the kernel's connection file and the sandbox's passwd, group."""
     stage = Path(tempfile.mkdtemp(prefix="course-verify-"))
-    nbformat.write(nb, stage / "notebook")
+    (stage / "kernel.json").write_text(json.dumps(connection_info(ipc_prefix, key)))
     (stage / "passwd").write_text(
         f"student:x:{SANDBOX_UID}:{SANDBOX_UID}::{SCRATCH}/home:/bin/sh\n"
     )
@@ -245,23 +282,39 @@ def stage_notebook(nb: NotebookNode) -> Path:
     return stage
 
 
-def parse_channel(output: bytes, marker: str) -> tuple[dict | None, int | None]:
-    """The worker's result and the last cell it announced, from its marked lines.
+class StartLog:
+    """Reads a stream to its end in a thread, keeping only its first characters."""
 
-    >>> parse_channel(b'k cell 3\\nforged\\nk result {"error": null}\\n', "k")
-    ({'error': None}, 3)
-    """
-    result, cell = None, None
-    for line in output.decode("utf-8", errors="replace").splitlines():
-        kind, _, payload = line.removeprefix(f"{marker} ").partition(" ")
-        if not line.startswith(f"{marker} "):
-            continue
-        if kind == "cell" and payload.isdigit():
-            cell = int(payload)
-        elif kind == "result" and result is None:
+    def __init__(self, stream: IO[bytes]):
+        self.kept = b""
+        self.thread = threading.Thread(target=self.read, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def read(self, stream: IO[bytes]) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            for chunk in iter(lambda: stream.read(4096), b""):
+                if len(self.kept) < MAX_LOG_CHARS:
+                    self.kept += chunk[: MAX_LOG_CHARS - len(self.kept)]
+
+    def text(self) -> str:
+        return self.kept.decode(errors="replace")
+
+
+def read_child_pid(fd: int, alive: Callable[[], bool], timeout: float) -> int:
+    """The host PID of the sandbox's first process, from bubblewrap's ``--info-fd``."""
+    deadline, data = time.monotonic() + timeout, b""
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            data += chunk
             with contextlib.suppress(ValueError):
-                result = json.loads(payload)
-    return result, cell
+                return int(json.loads(data)["child-pid"])
+        elif not alive():
+            break
+    raise KernelGone("bubblewrap did not start the sandbox")
 
 
 def stop(process: subprocess.Popen, cgroup: Cgroup | None) -> None:
@@ -276,21 +329,34 @@ def stop(process: subprocess.Popen, cgroup: Cgroup | None) -> None:
         cgroup.kill_all()
 
 
-def run_sandboxed(nb: NotebookNode, limits: Limits, unsafe: bool = False) -> Execution:
-    """Re-execute ``nb`` in a fresh sandbox (or, ``unsafe``, in a bare temporary folder).
+def run_sandboxed(
+    nb: NotebookNode,
+    limits: Limits,
+    unsafe: bool = False,
+    grading: Callable[[Channel], Session] | None = None,
+) -> Execution:
+    """Run ``nb`` in a fresh sandboxed kernel (or, ``unsafe``, in a bare temporary folder).
+
+    ``grading(channel)`` makes the grader's session for this run; the channel reaches the
+    kernel's globals as data. ``nb`` gets the outputs of the run.
 
     >>> run_sandboxed(nbformat.v4.new_notebook(), Limits())  # doctest: +SKIP
     Execution(notebook={...}, error=None, cell=None, killed=False, ...)
     """
-    stage = stage_notebook(nb)
+    key = new_key()
+    ipc_inside = str(IPC_INSIDE)
+    stage = make_stage(key, ipc_inside)
     cgroup = None
+    info_read, info_write = os.pipe()
     try:
         if unsafe:
             scratch = stage / "scratch"
-            for folder in (scratch / "work", scratch / "home"):
+            for folder in (scratch / "work", scratch / "home", scratch / "kernel"):
                 folder.mkdir(parents=True)
-            command = worker_command(stage / "notebook", limits)
-            cwd = scratch / "work"
+            ipc_inside = str(scratch / "kernel" / "ipc")
+            (stage / "kernel.json").write_text(json.dumps(connection_info(ipc_inside, key)))
+            command = worker_command(stage / "kernel.json", limits)
+            cwd: Path | None = scratch / "work"
         else:
             scratch, cwd = SCRATCH, None
             cgroup = Cgroup.create(
@@ -305,46 +371,103 @@ def run_sandboxed(nb: NotebookNode, limits: Limits, unsafe: bool = False) -> Exe
                 "sh",
                 *joins,
                 "--",
-                *bwrap_command(stage, limits),
-                *worker_command(INSIDE, limits),
+                *bwrap_command(stage, limits, info_write),
+                *worker_command(CONNECTION, limits),
             ]
-        marker = secrets.token_hex(16)
         start = time.perf_counter()
         process = subprocess.Popen(
             command,
             cwd=cwd,
             env=sandbox_env(scratch, limits.profile),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            pass_fds=() if unsafe else (info_write,),
             start_new_session=True,
         )
-        killed = False
-        try:
-            output, log = process.communicate(
-                f"{marker}\n".encode(), timeout=limits.notebook_timeout
-            )
-        except subprocess.TimeoutExpired:
+        os.close(info_write)
+        info_write = -1
+        assert process.stderr is not None
+        log = StartLog(process.stderr)
+        killed = threading.Event()
+
+        def time_up() -> None:
+            killed.set()
             stop(process, cgroup)
-            output, log = process.communicate()
-            killed = True
-        wall_s = time.perf_counter() - start
-        result, cell = parse_channel(output, marker)
-        notebook = (
-            nbformat.from_dict(result["notebook"])
-            if result and isinstance(result.get("notebook"), dict)
-            else None
-        )
+
+        timer = threading.Timer(limits.notebook_timeout, time_up)
+        timer.start()
+        cell: list[int] = []
+        error: str | None = None
+        started = False
+        try:
+            alive = lambda: process.poll() is None  # noqa: E731
+            if unsafe:
+                host_prefix = ipc_inside
+                interrupt = functools.partial(os.kill, process.pid, signal.SIGINT)
+            else:
+                first = read_child_pid(info_read, alive, limits.notebook_timeout)
+                host_prefix = f"/proc/{first}/root{ipc_inside}"
+                interrupt = functools.partial(interrupt_children, first)
+            started, error = drive(
+                nb, limits, host_prefix, key, alive, interrupt, grading, cell.append
+            )
+        except KernelGone as exc:
+            error = str(exc)
+        finally:
+            timer.cancel()
+            stop(process, cgroup)
+            log.thread.join(timeout=STOP_GRACE_S)
         return Execution(
-            notebook,
-            result.get("error") if result else None,
-            cell,
-            killed,
+            nb if started else None,
+            error,
+            cell[-1] if cell else None,
+            killed.is_set(),
             cgroup.out_of_memory() if cgroup else False,
-            wall_s,
-            log.decode(errors="replace")[-2000:],
+            time.perf_counter() - start,
+            log.text(),
         )
     finally:
+        os.close(info_read)
+        if info_write >= 0:
+            os.close(info_write)
         if cgroup is not None:
             cgroup.remove()
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def drive(
+    nb: NotebookNode,
+    limits: Limits,
+    host_prefix: str,
+    key: str,
+    alive: Callable[[], bool],
+    interrupt: Callable[[], None],
+    grading: Callable[[Channel], Session] | None,
+    on_cell: Callable[[int], None],
+) -> tuple[bool, str | None]:
+    """Connect to the started kernel, run the notebook and the grader's session.
+
+    Every socket is connected before the first cell runs (see :mod:`.kernel`). Returns
+    whether the kernel started, and the error that stopped the run.
+    """
+    wait_for_sockets(host_prefix, alive, limits.notebook_timeout)
+    info = connection_info(host_prefix, key)
+    requests = KernelRequests(info, limits.cell_timeout, interrupt)
+    try:
+        # The first answer: the kernel is up, and its side of the proxy is imported
+        # before any of the student's code runs.
+        requests.request({"op": "get", "name": "__name__"})
+        session = grading(Channel(requests.request)) if grading is not None else None
+        error = run_cells(
+            nb,
+            SandboxManager(info, alive, interrupt),
+            limits.cell_timeout,
+            on_cell,
+            session.after_cell if session is not None else lambda index: None,
+        )
+        if session is not None:
+            session.finish()
+        return True, error
+    finally:
+        requests.close()

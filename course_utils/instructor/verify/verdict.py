@@ -47,20 +47,23 @@ class Limits:
 
 @dataclass
 class CellCheck:
-    """One checked or result cell of the template, as the submission's re-execution ran it.
+    """One checked, result or hidden-test cell of the template, and what it earned.
 
-    ``diff`` compares the submission's stored output with the re-executed one (are the
-    outputs genuine?); ``passed`` says whether the re-executed output is the template's
-    expected output (did the student's code pass?), which earns ``points``.
+    ``diff`` compares the submission's stored output with the one the sandboxed kernel
+    printed (are the outputs genuine?); ``passed`` says whether the student's answers
+    pass, which earns ``points``: decided by the grader's own run of the template's
+    source (``where="grader"``), or, for a cell holding the student's own code, by the
+    kernel's output (``where="kernel"``). A hidden test's title is its public name.
     """
 
     index: int  # the cell's position in the template
-    title: str  # the first line of its source
+    title: str  # the first line of its source; a hidden test's public name
     ran: bool  # whether the re-execution reached it without an error
-    kind: str = "checked"  # "checked" or "result"
+    kind: str = "checked"  # "checked", "result" or "hidden"
     diff: str = ""  # short unified diff, stored against re-executed; empty when equal
     passed: bool = False
     points: float = 1.0
+    where: str = "grader"  # what decided ``passed``: "grader" or "kernel"
 
     @property
     def reproduces(self) -> bool:
@@ -72,7 +75,11 @@ class CellCheck:
 
         >>> CellCheck(6, "print(x)", ran=True).label()
         'cell 6 (print(x))'
+        >>> CellCheck(7, "convolve2d on fresh images", ran=True, kind="hidden").label()
+        'hidden test (convolve2d on fresh images)'
         """
+        if self.kind == "hidden":
+            return f"hidden test ({self.title})"
         return f"cell {self.index} ({self.title})"
 
 
@@ -95,6 +102,10 @@ class Verdict:
     sandbox: str = ""  # what isolated the run, e.g. "bwrap" or "none (unsafe)"
     tokens: list[str] = field(default_factory=list)  # its solution code, for similarity
     similar_to: list[str] = field(default_factory=list)
+    # Template answer-cell id -> what the student wrote there (capped), for human grading.
+    answers: dict[str, str] = field(default_factory=dict)
+    # {"cell", "after", "png"} of each figure the sandboxed run drew (capped in number, size).
+    figures: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def mismatched(self) -> list[CellCheck]:

@@ -1,0 +1,79 @@
+"""The kernel's side of the ``student`` proxy: answer one request about the notebook's globals.
+
+Imported inside the student's sandboxed kernel, where the grader's request (JSON data)
+arrives as a user expression: ``serve(get_ipython().user_ns, request)``. Everything here
+runs under the student's control, so nothing here is trusted: the grader decodes the
+answer as data (:mod:`.codec`) and compares it itself. Objects that are not data (a
+function, a model) stay here, in :data:`HANDLES`, and are used by number.
+
+Requests: ``{"op": "get", "name": N}``, ``{"op": "eval", "expr": E, "vars": {...}}``,
+``{"op": "call", "ref": H, "args": [...], "kwargs": {...}}``, ``{"op": "getattr", "ref":
+H, "name": N}``, ``{"op": "iter" | "len", "ref": H}``, ``{"op": "getitem", "ref": H,
+"key": K}``. Answers: ``{"value": DATA}`` or ``{"error": [name, message]}``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+from course_utils.instructor.verify.codec import decode, encode
+
+HANDLES: dict[int, Any] = {}
+MAX_ITERATION = 10_000  # items one iteration may yield
+
+
+def handle(obj: Any) -> list:
+    """A number for ``obj`` (the same each time), kept alive here, and its type's name."""
+    HANDLES.setdefault(id(obj), obj)
+    return [id(obj), type(obj).__name__]
+
+
+def referenced(body: list) -> Any:
+    """The object a handle in a request names."""
+    return HANDLES[body[0]]
+
+
+def answer(namespace: dict, request: dict) -> Any:
+    """Carry out one request in ``namespace`` (the notebook's globals)."""
+    op = request["op"]
+    if op == "get":
+        if request["name"] not in namespace:
+            raise NameError(f"name {request['name']!r} is not defined")
+        return namespace[request["name"]]
+    if op == "eval":
+        scope = {**namespace, **decode(request["vars"], referenced)}
+        return eval(request["expr"], scope)  # the grader's expression, in the student's world
+    target = HANDLES[request["ref"]]
+    if op == "call":
+        args = decode(request["args"], referenced)
+        kwargs = decode(request["kwargs"], referenced)
+        return target(*args, **kwargs)
+    if op == "getattr":
+        return getattr(target, request["name"])
+    if op == "iter":
+        items = list(itertools.islice(iter(target), MAX_ITERATION + 1))
+        if len(items) > MAX_ITERATION:
+            raise ValueError(f"more than {MAX_ITERATION} items")
+        return items
+    if op == "len":
+        return len(target)
+    if op == "getitem":
+        return target[decode(request["key"], referenced)]
+    raise ValueError(f"unknown request {op!r}")
+
+
+def serve(namespace: dict, request: str) -> str:
+    """Answer a JSON request with JSON: the value as data, or the error it raised.
+
+    >>> serve({"x": [1, 2]}, '{"op": "get", "name": "x"}')
+    '{"value": {"list": [1, 2]}}'
+    >>> serve({}, '{"op": "get", "name": "y"}')
+    '{"error": ["NameError", "name \\'y\\' is not defined"]}'
+    """
+    try:
+        value = answer(namespace, json.loads(request))
+        return json.dumps({"value": encode(value, handle)}, allow_nan=False)
+    except Exception as exc:  # the student's code failed: the grader hears of it as data
+        return json.dumps({"error": [type(exc).__name__, str(exc)[:2000]]})
