@@ -13,6 +13,12 @@ A hint never prints the expected value of a graded item, nor the formula a task 
 for: the helper holds no answers, the notebooks do. Answers of the wrong type (``None``,
 a string, a list where a number is wanted) get a message that says what was expected.
 
+Every check of a function takes ``rng``, a ``numpy.random.Generator``: without it the
+cases are the fixed ones a notebook shows; with it, fresh ones drawn from it (other
+shapes, strides, paddings and seeds), so that a table of the fixed cases' answers fails.
+A failed check shows in a notebook as its hint and one line naming the check, without a
+traceback through this package.
+
 One module per kind of task: :mod:`~course_utils.checks.convolution`,
 :mod:`~course_utils.checks.sizes`, :mod:`~course_utils.checks.parameters`,
 :mod:`~course_utils.checks.statistics`, :mod:`~course_utils.checks.training` and
@@ -20,6 +26,7 @@ One module per kind of task: :mod:`~course_utils.checks.convolution`,
 """
 
 from course_utils.checks._core import CheckFailed
+from course_utils.checks.by_hand import library_convolution_calls
 from course_utils.checks.convolution import (
     ASSIGNMENT_IMAGE,
     ASSIGNMENT_KERNEL,
@@ -57,4 +64,5 @@ __all__ = [
     "check_pool_output_size",
     "check_same_padding",
     "check_training_loop",
+    "library_convolution_calls",
 ]

@@ -65,7 +65,9 @@ def _layers_with_parameters(model: nn.Module) -> dict[str, nn.Module]:
     return {name: module for name, module in model.named_modules() if sum(_own_counts(module))}
 
 
-def check_parameter_count(answer: int | Mapping[str, int], model: nn.Module) -> None:
+def check_parameter_count(
+    answer: int | Mapping[Any, Any] | Sequence[Any], model: nn.Module
+) -> None:
     """Check a parameter count, in total (an int) or per layer (a dict keyed by the layer
     names of ``model.named_modules()``, as str or int; layers without parameters may be
     left out or given as 0; or a list of the counts of the layers with parameters, in
@@ -81,11 +83,14 @@ channels, 3x3): your count 72 is wrong. Did you forget the biases (one per outpu
     name = "check_parameter_count"
     layers = _layers_with_parameters(model)
     total = sum(p.numel() for p in model.parameters())
+    table: Mapping[Any, Any] | None = None
     if isinstance(answer, (list, tuple)) and len(answer) == len(layers) > 1:
-        answer = dict(zip(layers, answer, strict=True))  # one count per layer, in order
-    if isinstance(answer, Mapping):
+        table = dict(zip(layers, answer, strict=True))  # one count per layer, in order
+    elif isinstance(answer, Mapping):
+        table = answer
+    if table is not None:
         every_layer = dict(model.named_modules())
-        keys = {str(key): key for key in answer}  # layer "0" may be given as the int 0
+        keys = {str(key): key for key in table}  # layer "0" may be given as the int 0
         unknown = [key for key in keys if key not in every_layer]
         if unknown:
             fail(
@@ -94,7 +99,7 @@ channels, 3x3): your count 72 is wrong. Did you forget the biases (one per outpu
                 f"parameters are {', '.join(layers)}.",
             )
         for layer, key in keys.items():
-            got = whole_number(name, answer[key], f"your count for layer {layer!r}")
+            got = whole_number(name, table[key], f"your count for layer {layer!r}")
             module = every_layer[layer]
             if got != sum(_own_counts(module)):
                 fail(
@@ -102,8 +107,7 @@ channels, 3x3): your count 72 is wrong. Did you forget the biases (one per outpu
                     f"layer {layer!r} ({_layer_name(module)}): your count {got:,} is "
                     f"wrong. {_layer_hint(got, module)}".rstrip(),
                 )
-        answer = keys
-        missing = [layer for layer in layers if layer not in answer]
+        missing = [layer for layer in layers if layer not in keys]
         if missing:
             fail(name, f"layers with parameters missing from your table: {', '.join(missing)}.")
         passed(name, f"{len(layers)} layers agree with the model's parameters")

@@ -10,7 +10,7 @@ never the expected number or the formula.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -86,7 +86,7 @@ _PROBES = [
 def _consistent(
     student: Callable[..., Any],
     mistake: Callable[..., int],
-    probes: list[tuple[int, ...]],
+    probes: Sequence[tuple[int, ...]],
     accepts: Callable[..., bool] | None = None,
 ) -> bool:
     """Whether ``student`` answers every probe as ``mistake`` does (or, with ``accepts``,

@@ -22,7 +22,7 @@ import copy
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -32,7 +32,7 @@ from torch import nn
 
 from course_utils.checks._core import CheckFailed, call, describe, fail, number_array, passed
 
-__all__ = ["LOSS_SCALE", "check_training_loop"]
+__all__ = ["LOSS_SCALE", "check_training_loop", "epoch_setting", "run_epoch"]
 
 LOSS_SCALE = 3.0
 LEARNING_RATE = 0.1
@@ -370,3 +370,34 @@ batches: return one loss per step (the value of that step's loss).
         f"{setting.batches} steps use the given optimizer and loss_fn, each gradient agrees "
         "with torch.autograd, and the step losses are returned",
     )
+
+
+def epoch_setting(rng: np.random.Generator) -> dict[str, int]:
+    """A fresh setting for :func:`run_epoch` (plain data: it can travel to a kernel)."""
+    return asdict(_Setting.draw(rng))
+
+
+def run_epoch(train_one_epoch: Callable[..., Any], **setting: int) -> dict[str, Any]:
+    """Run ``train_one_epoch`` for one epoch on the check's model and loader made from
+    ``setting`` (see :func:`epoch_setting`), with SGD with momentum and the scaled
+    cross-entropy; return the losses it returned and the weights after it, as arrays.
+
+    A grader calls it in a student's kernel and again, with a loop of its own, in its
+    own process, and compares the two results: only data crosses between them.
+
+    >>> result = run_epoch(lambda model, loader, optimizer, loss_fn: [], batches=2)
+    >>> result["losses"].shape, len(result["weights"])
+    ((0,), 6)
+    """
+    template, loader = _fixture(_Setting(**setting))
+    model = copy.deepcopy(template).eval()
+    optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM)
+    losses = train_one_epoch(model, loader, optimizer, _ScaledCrossEntropy())
+    if isinstance(losses, torch.Tensor):
+        losses = losses.detach().cpu()
+    elif isinstance(losses, (list, tuple)):
+        losses = [v.detach().cpu() if isinstance(v, torch.Tensor) else v for v in losses]
+    return {
+        "losses": np.asarray(losses, dtype=np.float64).reshape(-1),
+        "weights": [p.detach().cpu().numpy() for p in model.parameters()],
+    }
