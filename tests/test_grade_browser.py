@@ -9,8 +9,8 @@ it also saves a picture of the grading page (the instructor's guide shows it).
 from __future__ import annotations
 
 import os
-import sqlite3
 import shutil
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
