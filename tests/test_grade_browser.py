@@ -20,11 +20,14 @@ import pytest
 from course_utils.instructor.grade.server import GradingServer
 from tests.test_grade import make_class
 
-webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+pytest.importorskip("selenium")
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import WebDriverWait
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(
@@ -43,10 +46,10 @@ FLAGS = (
 
 
 @pytest.fixture
-def browser() -> Iterator[object]:
+def browser() -> Iterator[WebDriver]:
     """A headless Chromium, closed after the test."""
     options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
+    options.binary_location = str(CHROMIUM)
     for flag in FLAGS:
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(DRIVER))
@@ -55,21 +58,21 @@ def browser() -> Iterator[object]:
     driver.quit()
 
 
-def focused_name(driver: object) -> str:
+def focused_name(driver: WebDriver) -> str:
     """The student name (names shown) in the focused answer's heading, points removed."""
-    heading = driver.find_element(By.CSS_SELECTOR, "section.answer.focused h3")  # type: ignore[attr-defined]
+    heading = driver.find_element(By.CSS_SELECTOR, "section.answer.focused h3")
     points = heading.find_element(By.CSS_SELECTOR, ".points").text
     return heading.text.removeprefix(points).strip()
 
 
-def item_box(driver: object, index: int, item: int) -> object:
+def item_box(driver: WebDriver, index: int, item: int) -> WebElement:
     """The checkbox of rubric item ``item`` (0-based) in answer ``index``."""
-    return driver.find_elements(  # type: ignore[attr-defined]
+    return driver.find_elements(
         By.CSS_SELECTOR, f'section.answer[data-index="{index}"] input[type=checkbox]'
     )[item]
 
 
-def test_grade_two_questions_keyboard_and_mouse(tmp_path: Path, browser: object) -> None:
+def test_grade_two_questions_keyboard_and_mouse(tmp_path: Path, browser: WebDriver) -> None:
     course = make_class(tmp_path)
     server = GradingServer(course.db, 0, grader="browser test")
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -77,9 +80,9 @@ def test_grade_two_questions_keyboard_and_mouse(tmp_path: Path, browser: object)
     # Each change re-renders the question: an element read mid-render is stale, read again.
     wait = WebDriverWait(driver, 20, ignored_exceptions=(StaleElementReferenceException,))
     try:
-        driver.get(server.url)  # type: ignore[attr-defined]
+        driver.get(server.url)
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "section.answer.focused"))
-        body = driver.find_element(By.TAG_NAME, "body")  # type: ignore[attr-defined]
+        body = driver.find_element(By.TAG_NAME, "body")
         anonymous = focused_name(driver)
         assert anonymous.startswith("Student ") and "alice" not in anonymous
         body.send_keys("a")  # names shown
@@ -95,12 +98,12 @@ def test_grade_two_questions_keyboard_and_mouse(tmp_path: Path, browser: object)
         body.send_keys("j")
         second = focused_name(driver)
         assert second != first
-        item_box(driver, 1, 1).click()  # type: ignore[attr-defined]
+        item_box(driver, 1, 1).click()
         wait.until(lambda d: item_box(d, 1, 1).is_selected())
         manual[second] += 1
-        body = driver.find_element(By.TAG_NAME, "body")  # type: ignore[attr-defined]
+        body = driver.find_element(By.TAG_NAME, "body")
         body.send_keys("c")
-        comment = driver.switch_to.active_element  # type: ignore[attr-defined]
+        comment = driver.switch_to.active_element
         comment.send_keys("Name the reason.", Keys.ESCAPE)
 
         # Question 2 (n): keys 1 and 2 give the first answer both items (1 + 1 points).
@@ -119,14 +122,14 @@ def test_grade_two_questions_keyboard_and_mouse(tmp_path: Path, browser: object)
             wait.until(lambda d: item_box(d, 0, 0).is_selected())
             body.send_keys("a")  # anonymous, as a grader works
             wait.until(lambda d: focused_name(d).startswith("Student "))
-            driver.save_screenshot(os.environ["COURSE_GRADE_SCREENSHOT"])  # type: ignore[attr-defined]
+            driver.save_screenshot(os.environ["COURSE_GRADE_SCREENSHOT"])
             body.send_keys("a")
 
-        driver.find_element(By.ID, "show-totals").click()  # type: ignore[attr-defined]
+        driver.find_element(By.ID, "show-totals").click()
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#totals tr")) == 3)
         rows = [
             [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
-            for row in driver.find_elements(By.CSS_SELECTOR, "#totals tr")[1:]  # type: ignore[attr-defined]
+            for row in driver.find_elements(By.CSS_SELECTOR, "#totals tr")[1:]
         ]
         auto = {"alice": 5.0, "bob": 0.0}  # from the gradebook: alice passed both checks
         assert {r[0]: (float(r[2]), float(r[3]), float(r[4]), float(r[5])) for r in rows} == {
