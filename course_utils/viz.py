@@ -531,7 +531,8 @@ def plot_weight_histograms(
 
     Pass several models as ``{"label": model}`` to overlay them on shared bins, for
     example ``{"plain": model, "L2 1e-3": model_l2}`` to see weight decay shrink the
-    weights; layers are matched by name.
+    weights; layers are matched by name. Overlaid bars are translucent and each model's
+    histogram also gets a solid outline, so that one model's bars never hide another's.
 
     >>> net = nn.Sequential(nn.Conv2d(1, 4, 5), nn.ReLU(), nn.Flatten(),
     ...                     nn.Linear(4 * 24 * 24, 10, bias=False))
@@ -569,13 +570,16 @@ def plot_weight_histograms(
                 np.concatenate([v.ravel() for v in values.values()]), bins=bins
             )
             for colour, (label, value) in zip(PALETTE, values.items(), strict=False):
-                ax.hist(
+                counts, _, _ = ax.hist(
                     value.ravel(),
                     bins=edges,
                     color=colour,
                     label=label or None,
-                    alpha=0.6 if len(named) > 1 else 1.0,
+                    alpha=0.35 if len(named) > 1 else 1.0,
                 )
+                if len(named) > 1:  # an outline per model, so that no model's bars hide another's
+                    outline = np.append(counts, counts[-1])
+                    ax.plot(edges, outline, drawstyle="steps-post", color=colour, linewidth=1.6)
             shape = tuple(next(iter(values.values())).shape)
             ax.set(title=f"{layer}.{kind} {shape}", xlabel="value", ylabel="count")
             ax.xaxis.set_major_locator(MaxNLocator(5))  # long tick labels would overlap
@@ -792,7 +796,8 @@ def plot_mask_overlay(
     :func:`course_utils.show_image`); ``masks`` and ``predictions`` are binary,
     ``(N, H, W)`` or ``(N, 1, H, W)``. The top row shows each image with its true mask;
     with ``predictions``, the second row shows the prediction: hits, false alarms
-    and misses in three colours, titled with that image's F1.
+    and misses in three colours, titled with that image's F1. The images are drawn in
+    grey under the paint, so that no colour of an image can hide or mimic a mask's.
 
     >>> images, masks = torch.rand(2, 3, 8, 8), torch.zeros(2, 1, 8, 8)
     >>> masks[:, :, 2:6, 2:6] = 1
@@ -813,8 +818,9 @@ def plot_mask_overlay(
     )
     for column in range(n):
         pixels = displayable(images[column], mean, std)
-        if pixels.ndim == 2:  # grayscale: make room for coloured paint
-            pixels = np.repeat(pixels[..., None], 3, axis=2)
+        if pixels.ndim == 3:  # colour: its luminance (ITU-R BT.601), so only the paint has hue
+            pixels = pixels @ np.array([0.299, 0.587, 0.114])
+        pixels = np.repeat(pixels[..., None], 3, axis=2)  # grey, with room for coloured paint
         true = as_binary_mask(true_masks[column], "masks").reshape(size)
         _show(_paint(pixels, true, MASK_COLOR, alpha), axes[0, column], "true mask")
         if predicted_masks is None:
