@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import ipywidgets
 import nbformat
 from nbformat import NotebookNode
 
@@ -321,31 +322,46 @@ def describe(report: SelfCheck) -> str:
     return "\n".join(lines)
 
 
-def check_this_notebook(name: str) -> bool | None:
-    """The self-check, from a notebook's last cell: the saved file, when run in Jupyter.
+def check_this_notebook(name: str) -> ipywidgets.VBox | None:
+    """The self-check in a notebook's last cell: a button that checks the saved file.
 
-    Run by a tool (``course run``, nbval, the grader, the self-check's own re-run) it
-    only prints how to run the self-check and returns ``None``. In Jupyter it checks the
-    saved notebook (the one open, else ``name`` in the working folder) and returns
-    whether it is ready.
+    In Jupyter it returns the button (the cell shows it; a click runs the self-check on
+    the saved notebook, the one open, else ``name`` in the working folder), so that "Run
+    All" costs nothing. Run by a tool (``course run``, nbval, the grader, the
+    self-check's own re-run, a notebook on Colab) it only prints how to run the
+    self-check and returns ``None``.
 
-    >>> os.environ[SELF_CHECK_ENV] = "0"
     >>> check_this_notebook("a1_t1_convolution_arithmetic.ipynb")
-    Self-check before you hand in: save this notebook, then run this cell in
-    Jupyter, or in a terminal: python -m course_utils.handin a1_t1_convolution_arithmetic.ipynb
+    Self-check before you hand in: save this notebook, then click the button this cell
+    shows in Jupyter, or in a terminal:
+    python -m course_utils.handin a1_t1_convolution_arithmetic.ipynb
     """
     session = os.environ.get(SESSION_ENV, "")
     if os.environ.get(SELF_CHECK_ENV) == "0" or not session:
         print(
-            "Self-check before you hand in: save this notebook, then run this cell in\n"
-            f"Jupyter, or in a terminal: python -m course_utils.handin {name}"
+            "Self-check before you hand in: save this notebook, then click the button this cell\n"
+            f"shows in Jupyter, or in a terminal:\npython -m course_utils.handin {name}"
         )
         return None
     path = Path(session) if session.endswith(".ipynb") and Path(session).is_file() else Path(name)
-    print(f"Checking the saved {path.name} (save first if you changed it since) ...", flush=True)
-    report = self_check(path)
-    print(describe(report))
-    return report.ready
+    button = ipywidgets.Button(
+        description="Check before hand-in",
+        tooltip=f"re-runs the saved {path.name} top to bottom in a fresh kernel",
+    )
+    output = ipywidgets.Output()
+
+    def run(_: ipywidgets.Button) -> None:
+        output.clear_output()
+        with output:
+            print(f"Checking the saved {path.name} (save first!) ...", flush=True)
+            print(describe(self_check(path)))
+
+    button.on_click(run)
+    note = ipywidgets.HTML(
+        f"Save the notebook, then click: the saved <code>{path.name}</code> is re-run top to "
+        "bottom in a fresh kernel, as the grader will, and you see whether it is ready."
+    )
+    return ipywidgets.VBox([note, button, output])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -106,8 +106,10 @@ def test_the_last_cell_only_says_how_when_a_tool_runs_it(
     monkeypatch.setenv(SELF_CHECK_ENV, "0")  # the kernels of course run, verify, the self-check
     assert handin.check_this_notebook("tiny.ipynb") is None
     assert "python -m course_utils.handin tiny.ipynb" in capsys.readouterr().out
-    monkeypatch.delenv(SELF_CHECK_ENV)  # a notebook open in Jupyter
-    assert handin.check_this_notebook("renamed.ipynb") is True
+    monkeypatch.delenv(SELF_CHECK_ENV)  # a notebook open in Jupyter: a button, run on a click
+    box = handin.check_this_notebook("renamed.ipynb")
+    assert box is not None and capsys.readouterr().out == ""
+    box.children[1].click()
     assert "READY to hand in tiny.ipynb." in capsys.readouterr().out
 
 
