@@ -1,8 +1,8 @@
 """The written-answer questions of the solution notebooks, and a student's answers to them.
 
 A question is a markdown cell of a solution notebook that holds a ``### BEGIN SOLUTION``
-region: its text before the region (and the markdown cell right before it, where the cell
-itself only says "*Answer.*") is what is asked; the region is the reference answer;
+region: its text before the region (and the nearest markdown cell above it, where the cell
+itself only says "*Answer.*" or "**Takeaway.**") is what is asked; the region is the reference answer;
 ``metadata.course.rubric`` is its rubric, a list of items
 ``{"id": "...", "points": 1, "description": "..."}``.
 
@@ -26,6 +26,9 @@ from course_utils.instructor.release import SOLUTION_BEGIN, SOLUTION_END
 
 RELEASE_PLACEHOLDER = "YOUR ANSWER HERE"
 MAX_ANSWER_CHARS = 20_000  # as verify caps Verdict.answers
+# An answer cell whose own text before the region is shorter ("*Answer.*", "**Takeaway.**")
+# asks nothing itself: the nearest markdown cell above it says what is asked.
+MIN_PROMPT_CHARS = 40
 
 
 @dataclass(frozen=True)
@@ -108,10 +111,13 @@ def questions_in(nb: NotebookNode, template: str) -> list[Question]:
             continue
         before, region, _ = split_answer_cell(cell.source)
         prompt = before.strip()
-        previous = nb.cells[index - 1] if index > 0 else None
-        if previous is not None and previous.cell_type == "markdown" and len(prompt) < 40:
-            # "*Answer.*" or "**Takeaway.**" alone: the question is the cell above.
-            prompt = f"{previous.source.strip()}\n\n{prompt}".strip()
+        if len(prompt) < MIN_PROMPT_CHARS:
+            # "*Answer.*" or "**Takeaway.**" alone: what is asked is the text above it.
+            context = next(
+                (c.source.strip() for c in reversed(nb.cells[:index]) if c.cell_type == "markdown"),
+                "",
+            )
+            prompt = f"{context}\n\n{prompt}".strip()
         questions.append(Question(cell.id, template, index, prompt, region, rubric_of(cell)))
     return questions
 
