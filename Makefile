@@ -22,6 +22,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	@# An editable install skips pyproject's data-files: JupyterLab's widget-state setting.
+	install -D -m 644 course_utils/lab_settings/course_utils.json \
+	  $(VENV)/share/jupyter/lab/settings/overrides.d/course_utils.json
 	touch $(STAMP)
 
 # `course run` sets COURSE_CHECK_FINDINGS=1: a finding that does not hold fails the build.

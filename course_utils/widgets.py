@@ -1,22 +1,100 @@
-"""Interactive ipywidgets explorers.
+"""Interactive ipywidgets explorers that leave a picture in the saved notebook.
 
-Widgets need a live kernel, so every explorer has a static figure in ``viz`` that the
-notebook draws right after it at fixed values, for exported and graded notebooks.
+Widgets need a live kernel. A saved notebook keeps only a reference to a widget's model,
+so a frontend without that model (the notebook reopened after its kernel stopped, on
+another machine, on GitHub, in an export) would show "Error displaying widget". Each
+explorer is therefore an :class:`Explorer`: besides the widget view, its display carries
+a PNG of the figure at the starting values and a line of text, which frontends show
+when they cannot show the widget. JupyterLab with the course's settings (installed with
+the package) also saves the widgets' last state in the notebook. Every explorer also has
+a static figure in ``viz`` that the notebook draws right after it at fixed values.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
+import io
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import ipywidgets
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.figure import Figure
 from torch import nn
 
 from course_utils import inspect, viz
 
+__all__ = ["Explorer", "conv_arithmetic_explorer", "feature_map_browser"]
 
-def conv_arithmetic_explorer(output_size: Callable[[int, int, int, int], int]) -> ipywidgets.Widget:
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+class Explorer(ipywidgets.interactive):
+    """``ipywidgets.interactive`` over a plotting function, with a static fallback.
+
+    ``plot(**values)`` draws a figure for the controls' values and returns it (or
+    ``None`` when there is nothing to draw); the explorer shows it under the controls
+    and redraws it on every change. Displayed, the explorer gives the widget view plus
+    ``image/png`` (``plot`` at the starting values) and ``text/plain``: a frontend
+    without the widget's model shows the picture instead of an error.
+
+    >>> def plot(n):
+    ...     fig, ax = plt.subplots()
+    ...     ax.plot(range(n))
+    ...     return fig
+    >>> import contextlib  # outside a kernel the output area prints terminal codes
+    >>> with contextlib.redirect_stdout(io.StringIO()):
+    ...     explorer = Explorer(plot, n=ipywidgets.IntSlider(value=3, min=1, max=9))
+    >>> bundle = explorer._repr_mimebundle_()
+    >>> sorted(bundle)
+    ['application/vnd.jupyter.widget-view+json', 'image/png', 'text/plain']
+    >>> print(bundle["text/plain"])
+    Explorer (needs a running kernel); the picture shows n=3
+    >>> plt.close("all")
+    """
+
+    # ipywidgets 7 displays widgets through _ipython_display_, which would bypass the
+    # bundle below; without it IPython asks for _repr_mimebundle_, as ipywidgets 8 does.
+    _ipython_display_ = None
+
+    def __init__(self, plot: Callable[..., Figure | None], **controls: ipywidgets.ValueWidget):
+        @functools.wraps(plot)  # interactive reads the control names from the signature
+        def draw(**values: Any) -> None:
+            if plot(**values) is not None:
+                plt.show()
+
+        self._plot = plot
+        self._start = {name: control.value for name, control in controls.items()}
+        self._fallback: dict[str, str] | None = None
+        super().__init__(draw, **controls)
+
+    def fallback_bundle(self) -> dict[str, str]:
+        """The ``text/plain`` and ``image/png`` that stand in for the widget.
+
+        Drawn once, at the controls' starting values, whatever they are now: the
+        picture must not depend on when the notebook was saved.
+        """
+        if self._fallback is None:
+            shown = ", ".join(f"{name}={value}" for name, value in self._start.items())
+            self._fallback = {
+                "text/plain": f"Explorer (needs a running kernel); the picture shows {shown}"
+            }
+            figure = self._plot(**self._start)
+            if figure is not None:
+                buffer = io.BytesIO()
+                figure.savefig(buffer, format="png", bbox_inches="tight")
+                plt.close(figure)
+                self._fallback["image/png"] = base64.b64encode(buffer.getvalue()).decode()
+        return self._fallback
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        view = {"version_major": 2, "version_minor": 0, "model_id": self.model_id}
+        return {**self.fallback_bundle(), WIDGET_VIEW: view}
+
+
+def conv_arithmetic_explorer(output_size: Callable[[int, int, int, int], int]) -> Explorer:
     """Sliders for W, F, S and P that redraw :func:`viz.plot_filter_positions`.
 
     ``output_size(W, F, S, P)`` is the student's formula; the figure shows where the
@@ -29,15 +107,14 @@ def conv_arithmetic_explorer(output_size: Callable[[int, int, int, int], int]) -
         conv_arithmetic_explorer(conv_output_size)
     """
 
-    def draw(W: int, F: int, S: int, P: int) -> None:
+    def plot(W: int, F: int, S: int, P: int) -> Figure | None:
         if F > W + 2 * P:
             print(f"F = {F} is wider than the padded input ({W + 2 * P}): no position fits.")
-            return
-        viz.plot_filter_positions(W, F, S, P, output_size=output_size(W, F, S, P))
-        plt.show()
+            return None
+        return viz.plot_filter_positions(W, F, S, P, output_size=output_size(W, F, S, P))
 
-    return ipywidgets.interactive(
-        draw,
+    return Explorer(
+        plot,
         W=ipywidgets.IntSlider(value=7, min=1, max=32, description="W"),
         F=ipywidgets.IntSlider(value=3, min=1, max=11, description="F"),
         S=ipywidgets.IntSlider(value=2, min=1, max=5, description="S"),
@@ -67,7 +144,7 @@ def feature_map_browser(
     labels: Sequence[int] | torch.Tensor | None = None,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
-) -> ipywidgets.Widget:
+) -> Explorer:
     """Browse feature maps: pick a layer, an input image and a channel.
 
     ``images`` is a small batch ``(N, C, H, W)`` as the model takes it (normalised);
@@ -119,8 +196,8 @@ def feature_map_browser(
 
     layer.observe(fit_channel_range, names="value")
 
-    def draw(layer: str, index: int, channel: int) -> None:
-        viz.plot_feature_maps(
+    def plot(layer: str, index: int, channel: int) -> Figure:
+        return viz.plot_feature_maps(
             {layer: activations[layer]},
             index=index,
             channels=[channel],
@@ -129,6 +206,5 @@ def feature_map_browser(
             std=std,
             panel_size=3.5,
         )
-        plt.show()
 
-    return ipywidgets.interactive(draw, layer=layer, index=image, channel=channel)
+    return Explorer(plot, layer=layer, index=image, channel=channel)
