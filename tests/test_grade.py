@@ -123,7 +123,8 @@ def make_class(root: Path) -> Class:
         paths[student] = folder / "t1.ipynb"
         nbformat.write(submission(a1, a2), paths[student])
     checked = {"index": 1, "title": "x = 1", "ran": True, "kind": "checked", "diff": ""}
-    hidden = {"index": 2, "kind": "hidden", "name": "x anew", "title": HIDDEN_SOURCE}
+    # As verify keeps it: the public name as title; fields no page may show added.
+    hidden = {"index": 2, "kind": "hidden", "title": "x anew", "source": HIDDEN_SOURCE}
     verdicts = [
         {
             "submission": str(paths["alice"]),

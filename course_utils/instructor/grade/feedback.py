@@ -8,8 +8,9 @@ comment. The total is at the top.
 
 What a hidden test runs, prints or expects never reaches this page (nbgrader issue 1363:
 returned feedback leaked hidden tests). Only three fields of a hidden check are read:
-``name``, ``points`` and ``passed``; its source, message and expected values are not
-even looked at. Everything the student wrote is escaped; their HTML outputs are shown
+``title`` (verify keeps the test's public name there, ``metadata.course.name``),
+``points`` and ``passed``; its source, message and expected values are not even looked
+at. Everything the student wrote is escaped; their HTML outputs are shown
 as their plain-text form.
 """
 
@@ -67,7 +68,8 @@ def check_box(check: dict[str, Any]) -> str:
     state = "passed" if passed else "failed"
     earned = f"{points(worth if passed else 0)} of {worth:g}"
     if check.get("kind") == "hidden":
-        name = str(check.get("name") or "hidden test")
+        # verify's CellCheck keeps a hidden test's public name as its title.
+        name = str(check.get("name") or check.get("title") or "hidden test")
         text = f"Hidden test <em>{html.escape(name)}</em>: {state}, {earned}"
     else:
         text = f"Check ({html.escape(str(check.get('kind', 'checked')))}): {state}, {earned}"

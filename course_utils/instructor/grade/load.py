@@ -60,11 +60,15 @@ def load_class(store: Store, gradebook: Path, template_dir: Path) -> LoadReport:
             continue
         mine = [q for q in questions if q.template == template]
         answers = verdict.get("answers")
-        if answers is None:
+        if not answers:  # an older gradebook, or verify matched no answer cell
             answers = answers_from_file(Path(name), mine, templates[template], report)
         order = {cell.get("id"): i for i, cell in enumerate(templates[template].cells)}
         figures = [
-            (figure_question(f.get("after", ""), order, mine), f.get("cell", ""), f["png"])
+            (
+                figure_question(f.get("cell", ""), f.get("after", ""), order, mine),
+                f.get("cell", ""),
+                f["png"],
+            )
             for f in verdict.get("figures", [])
         ]
         store.add_submission(verdict, student_of(name, flat), answers, figures)

@@ -2,8 +2,8 @@
 
 A question is a markdown cell of a solution notebook that holds a ``### BEGIN SOLUTION``
 region: its text before the region (and the nearest markdown cell above it, where the cell
-itself only says "*Answer.*" or "**Takeaway.**") is what is asked; the region is the reference answer;
-``metadata.course.rubric`` is its rubric, a list of items
+itself only says "*Answer.*" or "**Takeaway.**") is what is asked; the region is the
+reference answer; ``metadata.course.rubric`` is its rubric, a list of items
 ``{"id": "...", "points": 1, "description": "..."}``.
 
 A student's answer is the text of the cell with the template's id in their notebook, less

@@ -95,17 +95,21 @@ def student_of(submission: str, flat: bool) -> str:
 
 
 def figure_question(
-    after: str, template_order: dict[str, int], questions: Sequence[Question]
+    cell: str, after: str, template_order: dict[str, int], questions: Sequence[Question]
 ) -> str:
-    """The question a figure goes with: the template's first answer region after it.
+    """The question a figure goes with: the template's first answer region below it.
 
-    ``after`` is the template cell the figure follows; ``""`` when no question follows.
+    ``cell`` is the cell that drew it, ``after`` the template cell above that one (for a
+    cell of the student's own); ``""`` when no question follows.
 
     >>> q = Question("q1", "t.ipynb", 5, "Why?", "Because.")
-    >>> figure_question("plot", {"plot": 4, "q1": 5}, [q]), figure_question("x", {}, [q])
-    ('q1', '')
+    >>> order = {"plot": 4, "q1": 5, "text": 3}
+    >>> figure_question("plot", "text", order, [q]), figure_question("mine", "text", order, [q])
+    ('q1', 'q1')
+    >>> figure_question("mine", "", order, [q])
+    ''
     """
-    position = template_order.get(after)
+    position = template_order.get(cell, template_order.get(after))
     if position is None:
         return ""
     later = [q for q in questions if q.position > position]
