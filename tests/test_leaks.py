@@ -3,12 +3,17 @@
 Three sources are scanned:
 
 - every text file of the release (package code and docstrings, README, packaging files,
-  notebooks with their markdown), for lines of the solution regions of the instructor's
-  notebooks;
-- the helper package's code and docstrings, for the graded values and formulas of the
-  curriculum as a notebook would print or write them;
+  every notebook's markdown, code, findings and docstrings), for the lines of the solution
+  regions of every instructor's notebook and for the graded values and formulas of the
+  whole curriculum as a notebook would print or write them: the release hands out all
+  notebooks at once, so one notebook's text must not give another's answers;
+- the helper package's code and docstrings, for the same lines and values;
 - the messages the checks give typical wrong answers (and the PASS lines of right ones),
   for the same graded values.
+
+A graded value is a pattern for the answer as written (a chain of sizes, a product with
+its result, a formula), not a lone number, so that the inputs of a task (a 28×28 image,
+``widths=(32, 64, 128)``, ``nn.Conv2d(3, 32, 5, padding=2)``) do not count.
 
 Each scan is tested on a planted leak, so that a scan that finds nothing cannot pass by
 looking in the wrong place.
@@ -38,9 +43,26 @@ PACKAGE = ROOT / "course_utils"
 # A solution line shorter than this (normalised) is an idiom, not an answer: `return out`,
 # `model.train()`, `loss.backward()`, which the course's own trainer also contains.
 MIN_SECRET_LENGTH = 24
+# A call with at most one plain argument (`config.seed_everything(seed)`) is an idiom too:
+# every notebook seeds, loads and steps the same way.
+BARE_CALL = re.compile(r"[\w.]+\(\w*\)")
+
+# How notebooks write arithmetic in Markdown, LaTeX and code, reduced to one spelling
+# before the graded values and formulas are looked for.
+SPELLINGS = {
+    "\u2212": "-",  # minus sign
+    "\u00b7": "*",  # middle dot
+    "\u22c5": "*",  # dot operator
+    "\u00d7": "*",  # multiplication sign
+    "\u2192": "->",  # rightwards arrow
+    "\\cdot": "*",
+    "\\times": "*",
+    "\\rightarrow": "->",
+    "\\to ": "-> ",
+}
 
 # The graded values of the curriculum, as a notebook prints or writes them (regular
-# expressions, matched against text with runs of spaces collapsed).
+# expressions, matched against text in SPELLINGS' spelling with runs of spaces collapsed).
 GRADED_VALUES = {
     "a1_t1 convolution, row 1": r"-2[\s,]+1[\s,]+-11[\s,]+2[\s,]+13\b",
     "a1_t1 convolution, row 2": r"-10[\s,]+4[\s,]+-8[\s,]+-2[\s,]+18\b",
@@ -51,7 +73,10 @@ GRADED_VALUES = {
     "a1_t1 same padding": r"\bP\s*=\s*[12]\s+for\s+F\s*=\s*[35]\b",
     "a1_t1 LeNet total": r"\b390[,\s]?410\b",
     "a1_t1 LeNet layers": r"\b(2,?432|51,?264|204,?928|131,?136)\b",
-    "a1_t1 seed-004 features": r"\b4\s*[x×*]\s*4\s*[x×*]\s*32\b|28\s*->\s*24\s*->\s*20",
+    "a1_t1 seed-004 features": r"\b4\s*[x*]\s*4\s*[x*]\s*32\b|\b28\s*->\s*24\s*->\s*20\b",
+    # With its result: `nn.Linear(128 * 4 * 4, 64)` in a given network is an input.
+    "a1_t1 LeNet flattened features": r"\b(128\s*[x*]\s*4\s*[x*]\s*4|4\s*[x*]\s*4\s*[x*]\s*128)"
+    r"\s*=\s*2,?048\b",
     "a2_t1 CIFAR-10 statistics": r"0\.(4914|4822|4465|2470|2435|2616)\b",
     "a3_t1 trainable head": r"\b5,?130\b",
 }
@@ -64,6 +89,7 @@ GRADED_FORMULAS = [
     "(w-f)/s+1",
     "(f-1)//2",
     "(f-1)/2",
+    "\\frac{f-1}{2}",
     "w_in+2*p-(w_out-1)*s",
     "w_in+2p-(w_out-1)s",
     "w+2*p-(w_out-1)*s",
@@ -74,10 +100,17 @@ def normalise(line: str) -> str:
     return " ".join(line.split())
 
 
+def one_spelling(text: str) -> str:
+    """``text`` with SPELLINGS' symbols replaced: "4 · 4 · 32" reads "4 * 4 * 32"."""
+    for symbol, plain in SPELLINGS.items():
+        text = text.replace(symbol, plain)
+    return text
+
+
 def is_answer(line: str, code: bool) -> bool:
     """Whether a normalised solution line can give an answer away on its own.
 
-    Short lines are idioms. In code, a block header (``if module.bias is not None:``)
+    Short lines and bare calls are idioms. In code, a block header (``if module.bias is not None:``)
     is structure, and a line with unbalanced brackets is the tail or head of a longer
     statement (``device=run.device, progress=False)``): both also occur in any code.
     """
@@ -85,6 +118,8 @@ def is_answer(line: str, code: bool) -> bool:
         return False
     if not code:
         return True
+    if BARE_CALL.fullmatch(line):
+        return False
     balanced = all(line.count(a) == line.count(b) for a, b in ("()", "[]", "{}"))
     return balanced and not line.endswith(":")
 
@@ -149,9 +184,9 @@ def leaked_lines(texts: dict[Path, str], secrets: dict[str, set[str]]) -> list[s
 
 def graded_values_in(text: str) -> list[str]:
     """The names of the graded values and formulas that ``text`` gives away."""
-    flat = normalise(text)
+    flat = normalise(one_spelling(text))
     found = [name for name, pattern in GRADED_VALUES.items() if re.search(pattern, flat)]
-    squashed = "".join(text.split()).lower()
+    squashed = "".join(flat.split()).lower()
     return found + [f"formula {formula}" for formula in GRADED_FORMULAS if formula in squashed]
 
 
@@ -193,12 +228,11 @@ def test_no_graded_value_in_package_code_or_docstrings() -> None:
     assert not {path: names for path, names in found.items() if names}
 
 
-def test_no_graded_value_in_the_release_outside_notebook_outputs(release: Path) -> None:
-    # Notebook outputs are cleared by the release; the rest is text a student reads.
+def test_no_graded_value_anywhere_in_the_release(release: Path) -> None:
+    # Every notebook's text too: a graded value of any notebook in any notebook is a leak.
     found = {
         str(path.relative_to(release)): graded_values_in(text)
         for path, text in text_files(release).items()
-        if path.suffix != ".ipynb"
     }
     assert not {path: names for path, names in found.items() if names}
 
@@ -321,6 +355,15 @@ def test_a_planted_solution_line_is_found(tmp_path: Path, secrets) -> None:
     assert [entry.split(":")[0] for entry in found] == ["helper.py", "notes.ipynb"]
 
 
+def test_idioms_are_no_secret() -> None:
+    source = (
+        f"{SOLUTION_BEGIN}\nconfig.seed_everything(seed)\nif module.bias is not None:\n"
+        f"    out[i, j] = (window * flipped).sum()\n{SOLUTION_END}"
+    )
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    assert solution_lines(nb) == {"out[i, j] = (window * flipped).sum()"}
+
+
 def test_markdown_solution_lines_are_secrets_too() -> None:
     answer = "Pooling buys tolerance to small shifts."
     source = f"**Answer.**\n{SOLUTION_BEGIN}\n{answer}\n{SOLUTION_END}"
@@ -336,10 +379,43 @@ def test_markdown_solution_lines_are_secrets_too() -> None:
         ("512 -> 504 with S = 1, P = 0 needs F = 9", "a1_t1 filter size"),
         ("use (W - F + 2P) / S + 1", "formula (w-f+2p)/s+1"),
         ("return (F - 1) // 2", "formula (f-1)//2"),
+        # The cross-notebook leaks of issue 20, as the notebooks wrote them.
+        ("10 outputs (390,410 parameters). Every", "a1_t1 LeNet total"),
+        ("sizes go 28 → 24 → 20 → (pool) 10 → 8 → (pool) 4", "a1_t1 seed-004 features"),
+        ("4 · 4 · 32 = 512 features.", "a1_t1 seed-004 features"),
+        ("Network 1's (128·4·4 = 2,048).", "a1_t1 LeNet flattened features"),
+        ('"same" padding $P = (F-1)/2$ so only', "formula (f-1)/2"),
+        ("P = (F−1)/2", "formula (f-1)/2"),
+        ("$P = \\frac{F - 1}{2}$", "formula \\frac{f-1}{2}"),
+        ("$4 \\times 4 \\times 32$", "a1_t1 seed-004 features"),
     ],
 )
 def test_a_planted_graded_value_is_found(text: str, name: str) -> None:
     assert name in graded_values_in(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a 28×28 grey image, 1 channel",
+        "- `widths`: output channels per block, e.g. `(32, 64, 128)`",
+        "nn.Conv2d(3, 32, 5, padding=2), nn.MaxPool2d(2)",
+        "fc 128 -> activation [-> dropout] -> fc 10",
+        "a 4×4 max pool and 32 filters",
+    ],
+)
+def test_inputs_of_a_task_are_no_graded_value(text: str) -> None:
+    assert not graded_values_in(text)
+
+
+def test_the_release_scan_reads_every_notebooks_text(tmp_path: Path) -> None:
+    # A leak in a markdown cell of one notebook is found in the release's notebook files.
+    leaky = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell("The LeNet of Assignment 1 (390,410 parameters).")]
+    )
+    nbformat.write(leaky, tmp_path / "a2_t2.ipynb")
+    (text,) = text_files(tmp_path).values()
+    assert graded_values_in(text) == ["a1_t1 LeNet total"]
 
 
 def test_a_planted_value_in_a_check_message_is_found(monkeypatch) -> None:
