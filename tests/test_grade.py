@@ -299,6 +299,16 @@ def test_feedback_shows_grades_and_never_hidden_tests_insides(graded) -> None:
     assert "Total: <strong>5</strong> of 10" in passed and "Hint:" not in passed
 
 
+def test_feedback_leaves_out_a_hidden_test_cell_the_submission_holds(graded) -> None:
+    course, store = graded
+    nb = nbformat.read(course.bob, as_version=4)
+    leaked = template_notebook().cells[2]
+    nb.cells.insert(2, leaked)  # a release that shipped the hidden test
+    nb.cells.insert(3, nbformat.v4.new_code_cell(HIDDEN_SOURCE, metadata=leaked.metadata))
+    nbformat.write(nb, course.bob)
+    assert "12345" not in feedback_html(store, course.bob, template_notebook())
+
+
 def test_feedback_command_writes_one_page_per_submission(graded, tmp_path: Path) -> None:
     course, _ = graded
     out = tmp_path / "feedback"

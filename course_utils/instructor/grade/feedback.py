@@ -11,7 +11,8 @@ returned feedback leaked hidden tests). Only three fields of a hidden check are 
 ``title`` (verify keeps the test's public name there, ``metadata.course.name``),
 ``points`` and ``passed``; its source, message and expected values are not even looked
 at. Everything the student wrote is escaped; their HTML outputs are shown
-as their plain-text form.
+as their plain-text form. A cell of the submission that is a hidden test (by the
+template's id or by its tag) is left out.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from nbformat import NotebookNode
 
 from course_utils.instructor.grade.markup import markdown_html
 from course_utils.instructor.grade.store import Store
+from course_utils.instructor.verify.template import HIDDEN_TAG
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 MAX_OUTPUT_CHARS = 20_000  # of one text output: a notebook that printed without end
@@ -153,6 +155,9 @@ def feedback_html(store: Store, submission: str, template: NotebookNode) -> str:
     questions = {q["id"] for q in store.questions() if q["template"] == row["template"]}
     checks = json.loads(row["checks"])
     boxes = boxes_by_cell(checks, template, {cell.get("id") for cell in nb.cells})
+    # A hidden test's cell never shows, even where a submission holds one (a release
+    # that shipped it, a copy passed around): by the template's ids and by its tag.
+    hidden = {c.get("id") for c in template.cells if HIDDEN_TAG in c.metadata.get("tags", [])}
     title = f"{row['student']}: {row['template']}"
     parts = [
         f"<h1>{html.escape(title)}</h1>",
@@ -161,6 +166,8 @@ def feedback_html(store: Store, submission: str, template: NotebookNode) -> str:
         *boxes.pop("", []),
     ]
     for cell in nb.cells:
+        if cell.get("id") in hidden or HIDDEN_TAG in cell.get("metadata", {}).get("tags", []):
+            continue
         if cell.cell_type == "markdown":
             parts.append(markdown_html(cell.source))
         elif cell.cell_type == "code":
