@@ -26,6 +26,10 @@ from course_utils.instructor.verify import codec
 class StudentError(Exception):
     """The student's code raised (its name and message, as the kernel reported them)."""
 
+    def __init__(self, name: str, message: str):
+        super().__init__(f"{name}: {message}")
+        self.name = name
+
 
 class Channel:
     """Sends requests to the kernel and decodes their answers (see :mod:`.remote`)."""
@@ -42,7 +46,7 @@ class Channel:
             error = answer["error"]
             if not (isinstance(error, list) and len(error) == 2):
                 raise codec.NotData("the kernel's error is malformed")
-            raise StudentError(f"{str(error[0])[:100]}: {str(error[1])[:500]}")
+            raise StudentError(str(error[0])[:100], str(error[1])[:500])
         if "value" not in answer:
             raise codec.NotData("the kernel's answer is malformed")
         return codec.decode(answer["value"], lambda body: Remote(self, body[0], body[1]))
@@ -76,7 +80,12 @@ class Remote:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)  # copy, pickle and numpy probe these: not remote
-        return self._ask("getattr", name=name)
+        try:
+            return self._ask("getattr", name=name)
+        except StudentError as exc:  # so that getattr(obj, name, default) and hasattr work
+            if exc.name == "AttributeError":
+                raise AttributeError(str(exc)) from None
+            raise
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self._ask("iter"))
