@@ -110,7 +110,8 @@ def test_correct_convolutions_pass_in_any_form(to_form, capsys):
             lambda im, k, p: sliding(im, np.asarray(k)[:, ::-1], p, flip=False),
             "flipped left to right only",
         ),
-        (lambda im, k, p: sliding(im, k, (k.shape[0] - 1) // 2), "use the padding argument"),
+        # Its first failing case has a 1x1 kernel: that padding is no padding at all.
+        (lambda im, k, p: sliding(im, k, (k.shape[0] - 1) // 2), "forget the zero padding"),
         (lambda im, k, p: np.pad(convolve(im, k, p)[1:-1, 1:-1], 1), "Only border positions"),
     ],
 )

@@ -58,8 +58,9 @@ class _Case:
 
 def _slide(image: np.ndarray, kernel: np.ndarray, padding: Any, flip: bool) -> np.ndarray:
     """``F.conv2d`` of one 2-D image with one kernel (flipped for a true convolution)."""
-    x = torch.as_tensor(np.ascontiguousarray(image), dtype=torch.float64)[None, None]
-    w = torch.as_tensor(np.ascontiguousarray(kernel), dtype=torch.float64)[None, None]
+    # Copies: a flipped view of one row keeps a negative stride that torch refuses.
+    x = torch.tensor(np.array(image, dtype=np.float64))[None, None]
+    w = torch.tensor(np.array(kernel, dtype=np.float64))[None, None]
     if flip:
         w = torch.flip(w, dims=(2, 3))
     return F.conv2d(x, w, padding=padding)[0, 0].numpy()
@@ -159,52 +160,145 @@ SQUARE_IMAGE = (
 )
 
 
-def _mistakes(case: _Case, flip: bool) -> list[tuple[str, np.ndarray]]:
-    """What a function with each typical size mistake returns for ``case``, with the hint
-    that names it: a hint is only given when the answer is exactly that mistake's."""
-    (h, w), (kh, kw), p = case.image.shape, case.kernel.shape, case.padding
-    image, kernel = case.image, case.kernel
-    results = []
-    # The image's own size first: with a 1x1 kernel it is also the size without padding,
-    # and its hint holds for both.
-    if kh % 2 and kw % 2 and p != (kh - 1) // 2:
-        results.append(
-            (
-                "That is the image's own size, but this case asks for another padding: use "
-                "the padding argument as given.",
-                _slide(image, kernel, ((kh - 1) // 2, (kw - 1) // 2), flip),
-            )
-        )
-    if p:
-        results.append(
-            (
-                "That is the size without padding: did you forget the zero padding?",
-                _slide(image, kernel, 0, flip),
-            )
-        )
-        for sides in (((p, 0), (p, 0)), ((0, p), (0, p))):
-            results.append(
-                (
-                    "Padding counted once: pad every side of the image, top and bottom, "
-                    "left and right.",
-                    _slide(np.pad(image, sides), kernel, 0, flip),
-                )
-            )
-    if kh != kw:
-        side = min(kh, kw)
-        cropped = kernel[::-1, ::-1][:side, :side][::-1, ::-1] if flip else kernel[:side, :side]
-        results.append((SQUARE_KERNEL, _slide(image, cropped, p, flip)))
-    if h != w:
-        padded = np.pad(image, p)
-        side = min(padded.shape)
-        results.append((SQUARE_IMAGE, _slide(padded[:side, :side], kernel, 0, flip)))
-    return results
+def _simulated(
+    image: np.ndarray, kernel: np.ndarray, padding: Any, flip: bool
+) -> np.ndarray | None:
+    """:func:`_slide`, or ``None`` where that kernel does not fit that image at all."""
+    try:
+        return _slide(image, kernel, padding, flip)
+    except RuntimeError:
+        return None
 
 
-def _shape_hint(got: np.ndarray, expected: tuple[int, ...], case: _Case, flip: bool) -> str:
-    for hint, mistake in _mistakes(case, flip):
-        if got.shape == mistake.shape and np.allclose(got, mistake):
-            return hint
+def _cropped_kernel(case: _Case, flip: bool) -> np.ndarray | None:
+    """The kernel a loop that takes one side for both sees (the top-left square of the
+    kernel it slides, which for a convolution is the flipped one)."""
+    (kh, kw), kernel = case.kernel.shape, case.kernel
+    if kh == kw:
+        return None
+    side = min(kh, kw)
+    return kernel[::-1, ::-1][:side, :side][::-1, ::-1] if flip else kernel[:side, :side]
+
+
+def _padded_once(case: _Case, flip: bool, sides: tuple) -> np.ndarray | None:
+    if not case.padding:
+        return None
+    return _simulated(np.pad(case.image, sides), case.kernel, 0, flip)
+
+
+def _square_image(case: _Case, flip: bool) -> np.ndarray | None:
+    if case.image.shape[0] == case.image.shape[1]:
+        return None
+    padded = np.pad(case.image, case.padding)
+    side = min(padded.shape)
+    return _simulated(padded[:side, :side], case.kernel, 0, flip)
+
+
+def _half_flipped(case: _Case, axis: int) -> np.ndarray:
+    """Cross-correlation with the kernel flipped along ``axis`` only."""
+    return _slide(case.image, np.flip(case.kernel, axis=axis), case.padding, flip=False)
+
+
+# Typical mistakes: what a function that makes each one returns for a case (None: the
+# mistake changes nothing there, or cannot be made), and the hint that names it. The
+# first is told apart from the right operation by ``flip``.
+_Mistake = Callable[[_Case, bool], "np.ndarray | None"]
+_MISTAKES: list[tuple[str, _Mistake]] = [
+    ("flip", lambda c, flip: _slide(c.image, c.kernel, c.padding, not flip)),
+    ("upside down", lambda c, flip: _half_flipped(c, 0)),
+    ("left to right", lambda c, flip: _half_flipped(c, 1)),
+    (
+        "That is the size without padding: did you forget the zero padding?",
+        lambda c, flip: _simulated(c.image, c.kernel, 0, flip) if c.padding else None,
+    ),
+    (
+        "Padding counted once: pad every side of the image, top and bottom, left and right.",
+        lambda c, flip: _padded_once(c, flip, ((c.padding, 0), (c.padding, 0))),
+    ),
+    (
+        "Padding counted once: pad every side of the image, top and bottom, left and right.",
+        lambda c, flip: _padded_once(c, flip, ((0, c.padding), (0, c.padding))),
+    ),
+    (
+        SQUARE_KERNEL,
+        lambda c, flip: (
+            None
+            if (k := _cropped_kernel(c, flip)) is None
+            else _simulated(c.image, k, c.padding, flip)
+        ),
+    ),
+    (SQUARE_IMAGE, _square_image),
+]
+
+
+def _hint_text(key: str, flip: bool) -> str:
+    if key == "flip":
+        return (
+            "Your result equals cross-correlation with the unflipped kernel: did you flip "
+            "the kernel?"
+            if flip
+            else "Your result equals a true convolution: cross-correlation does not flip the "
+            "kernel."
+        )
+    if key in ("upside down", "left to right"):
+        return (
+            f"Your kernel was flipped {key} only: a convolution flips it in both directions."
+            if flip
+            else f"Your kernel was flipped {key}: cross-correlation uses it as it is."
+        )
+    return key
+
+
+def _same(got: Any, other: np.ndarray | None) -> bool:
+    return other is not None and got.shape == other.shape and bool(np.allclose(got, other))
+
+
+def _probes() -> list[_Case]:
+    """Cases a suspected mistake is tried on again: rectangular images and kernels,
+    asymmetric, padded, so that two mistakes that agree on one case disagree here."""
+    generator = np.random.default_rng(7)
+    return [
+        _random_case(generator, kh, kw, False, _VISIBLE)
+        for kh, kw in ((2, 3), (3, 1), (1, 2), (3, 4))
+    ]
+
+
+def _named_mistake(got: np.ndarray, case: _Case, flip: bool, student_fn: Callable[..., Any]) -> str:
+    """The hint of the one mistake that explains ``got`` for ``case``; where several do,
+    the one that also explains the student's answers on the probes; else ``""``."""
+    suspects = {
+        _hint_text(key, flip) for key, mistake in _MISTAKES if _same(got, mistake(case, flip))
+    }
+    if len(suspects) > 1:
+        answers: list[np.ndarray | None] = []
+        for probe in _probes():
+            try:
+                result = student_fn(probe.image.copy(), probe.kernel.copy(), probe.padding)
+                answers.append(np.asarray(result, dtype=np.float64))
+            except Exception:  # a probe it cannot answer is no evidence either way
+                answers.append(None)
+        suspects = {
+            _hint_text(key, flip)
+            for key, mistake in _MISTAKES
+            if _hint_text(key, flip) in suspects
+            and all(
+                answer is None
+                or (simulated := mistake(probe, flip)) is None
+                or _same(answer, simulated)
+                for probe, answer in zip(_probes(), answers, strict=True)
+            )
+        }
+    return suspects.pop() if len(suspects) == 1 else ""
+
+
+OWN_SIZE = (
+    "That is the image's own size, which this case's kernel and padding change: count how "
+    "many kernel positions fit in the padded image, down and across."
+)
+
+
+def _shape_hint(got: np.ndarray, expected: tuple[int, ...]) -> str:
+    """What the shape says, without naming a mistake."""
     if got.ndim == 2 and all(abs(g - e) <= 1 for g, e in zip(got.shape, expected, strict=True)):
         sides = [
             side
@@ -219,51 +313,39 @@ def _shape_hint(got: np.ndarray, expected: tuple[int, ...], case: _Case, flip: b
     return "Count how many kernel positions fit in the padded image, down and across."
 
 
-def _value_hint(got: np.ndarray, case: _Case, flip: bool) -> str:
-    if np.allclose(got, _oracle(case, not flip)):
-        return (
-            " Your result equals cross-correlation with the unflipped kernel: did you flip "
-            "the kernel?"
-            if flip
-            else " Your result equals a true convolution: cross-correlation does not flip the "
-            "kernel."
-        )
-    for axis, name in ((0, "upside down"), (1, "left to right")):
-        # Cross-correlation with the kernel flipped along `axis` only.
-        half = _Case(case.image, np.flip(case.kernel, axis=axis), case.padding, case.label)
-        if np.allclose(got, _oracle(half, flip=False)):
-            return (
-                f" Your kernel was flipped {name} only: a convolution flips it in both directions."
-                if flip
-                else f" Your kernel was flipped {name}: cross-correlation uses it as it is."
-            )
+def _border_hint(got: np.ndarray, case: _Case, flip: bool) -> str:
     wrong = ~np.isclose(got, _oracle(case, flip))
     border = np.ones_like(wrong)
     border[1:-1, 1:-1] = False
     if case.padding and not (wrong & ~border).any():
-        return " Only border positions are wrong: check the zero padding (zeros, on every side)."
+        return "Only border positions are wrong: check the zero padding (zeros, on every side)."
     return ""
 
 
-def _diagnose(got: np.ndarray, case: _Case, flip: bool, passed_cases: list[_Case]) -> str:
+def _diagnose(
+    got: np.ndarray,
+    case: _Case,
+    flip: bool,
+    passed_cases: list[_Case],
+    student_fn: Callable[..., Any],
+) -> str:
     expected = _oracle(case, flip)
+    named = _named_mistake(got, case, flip, student_fn)
+    square = "" if named in (SQUARE_KERNEL, SQUARE_IMAGE) else _assumed_square(case, passed_cases)
     if got.shape != expected.shape:
-        hint = _shape_hint(got, expected.shape, case, flip)
-        square = (
-            ""
-            if hint in (SQUARE_KERNEL, SQUARE_IMAGE) or got.ndim != 2
-            else _assumed_square(case, passed_cases)
-        )
+        own_size = got.shape == case.image.shape
+        hint = named or (OWN_SIZE if own_size else _shape_hint(got, expected.shape))
         return (
             f"for {case.describe()} your output has shape {got.shape}, which is not what "
-            f"F.conv2d gives. {hint}{square}"
+            f"F.conv2d gives. {hint}{square if got.ndim == 2 else ''}"
         )
     wrong = np.argwhere(~np.isclose(got, expected))
     i, j = (int(v) for v in wrong[0])
+    hint = named or _border_hint(got, case, flip)
     return (
         f"for {case.describe()}, {len(wrong)} of {expected.size} positions disagree with "
         f"F.conv2d; the first is position ({i}, {j}), where yours is {got[i, j]:g}."
-        f"{_value_hint(got, case, flip) or _assumed_square(case, passed_cases)}"
+        f"{' ' + hint if hint else square}"
     )
 
 
@@ -295,7 +377,7 @@ def _check_sliding(
         got = number_array(name, result, f"the result of {what}")
         expected = _oracle(case, flip)
         if got.shape != expected.shape or not np.allclose(got, expected):
-            fail(name, _diagnose(got, case, flip, passed_cases))
+            fail(name, _diagnose(got, case, flip, passed_cases, student_fn))
         if not case.label:
             passed_cases.append(case)
     if rng is None:
