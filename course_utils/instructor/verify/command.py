@@ -1,9 +1,19 @@
-"""``course verify``: the command line over the batch and the gradebook."""
+"""``course verify``: the command line over the batch and the gradebook.
+
+Two things here keep a handed-in file from steering the grader. The unsafe mode (no
+sandbox) is no option a file name could become: it is the environment variable
+``COURSE_VERIFY_UNSAFE=1``, announced loudly. And a file whose name starts with ``-``
+is never graded: in the folder the command runs in, where a shell glob (``course verify
+*``) would have handed it over as an option, it stops the command before anything runs;
+among the submissions (after ``--``, or found in a folder) it is refused with a note.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +28,26 @@ from course_utils.instructor.verify.batch import (
 from course_utils.instructor.verify.compare import SANITIZE_CFG, read_sanitizers
 from course_utils.instructor.verify.report import Gradebook
 from course_utils.instructor.verify.sandbox import sandbox_problem
-from course_utils.instructor.verify.submission import expand_submissions, file_sha256
-from course_utils.instructor.verify.template import Template, load_templates
-from course_utils.instructor.verify.verdict import VERIFIED, Limits
+from course_utils.instructor.verify.submission import (
+    InvalidSubmission,
+    expand_submissions,
+    file_sha256,
+    parse_submission,
+    read_submission,
+)
+from course_utils.instructor.verify.template import Template, load_templates, match_template
+from course_utils.instructor.verify.verdict import INVALID, VERIFIED, Limits, Verdict
+
+UNSAFE_ENV = "COURSE_VERIFY_UNSAFE"
+UNSAFE_WARNING = f"""\
+!!! WARNING: {UNSAFE_ENV}=1: NO SANDBOX !!!
+Every submission's code runs as you, with your files, your network and your processes:
+a hostile notebook can read, change or delete anything you can. Only for notebooks you
+trust. Unset {UNSAFE_ENV} to grade students' work.
+"""
+OPTION_LIKE = (
+    "starts with '-', so a shell glob (course verify *) hands it over as an option, not as a file"
+)
 
 
 def fail(message: str) -> int:
@@ -29,12 +56,84 @@ def fail(message: str) -> int:
     return 2
 
 
-def expected_outputs(
-    templates: list[Template], names: set[str], limits: Limits, unsafe: bool
-) -> list[Template]:
-    """Re-execute the templates the submissions need (all, when a name matches none)."""
+def unsafe_mode(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether ``COURSE_VERIFY_UNSAFE=1`` asks for runs without the sandbox.
+
+    Unset, empty or ``0`` is the sandbox; any other value is an error, not a guess.
+
+    >>> unsafe_mode({}), unsafe_mode({"COURSE_VERIFY_UNSAFE": "1"})
+    (False, True)
+    >>> unsafe_mode({"COURSE_VERIFY_UNSAFE": "yes"})
+    Traceback (most recent call last):
+    ...
+    ValueError: COURSE_VERIFY_UNSAFE is 'yes': set it to 1 (no sandbox) or unset it
+    """
+    value = environ.get(UNSAFE_ENV, "")
+    if value not in ("", "0", "1"):
+        raise ValueError(f"{UNSAFE_ENV} is {value!r}: set it to 1 (no sandbox) or unset it")
+    return value == "1"
+
+
+def option_like(path: Path) -> bool:
+    """Whether a file's name starts with ``-``, as an option's does.
+
+    >>> option_like(Path("subs/--unsafe-no-sandbox")), option_like(Path("-/a.ipynb"))
+    (True, False)
+    """
+    return path.name.startswith("-")
+
+
+def stray_options(folder: Path, named: Iterable[Path]) -> list[str]:
+    """Entries of ``folder`` named like options that are not among the ``named`` paths.
+
+    A glob in ``folder`` turns each such entry into an argument; one that is no
+    submission was read as an option (or is a file a glob would read so next time).
+
+    >>> stray_options(Path("no-such-folder"), [])
+    []
+    """
+    covered = set()
+    for path in named:
+        absolute = Path(os.path.abspath(path))
+        covered |= {absolute, *absolute.parents}
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return []
+    return [
+        entry.name
+        for entry in entries
+        if option_like(entry) and Path(os.path.abspath(entry)) not in covered
+    ]
+
+
+def templates_needed(paths: Sequence[Path], templates: Sequence[Template]) -> set[str]:
+    """The names of the templates that ``paths`` answer, a misnamed file by its content.
+
+    A file named as a template answers it; any other is read and matched by what it
+    holds (:func:`.template.match_template`); one that matches nothing needs none.
+
+    >>> templates_needed([Path("no-such.ipynb")], [])
+    set()
+    """
     known = {template.path.name for template in templates}
-    needed = names & known if names <= known else known
+    needed = set()
+    for path in paths:
+        if path.name in known:
+            needed.add(path.name)
+            continue
+        try:
+            nb = parse_submission(read_submission(path))
+            needed.add(match_template(path.name, nb, templates).path.name)
+        except InvalidSubmission:  # graded INVALID later, with the reason
+            continue
+    return needed
+
+
+def expected_outputs(
+    templates: list[Template], needed: set[str], limits: Limits, unsafe: bool
+) -> list[Template]:
+    """Re-execute the ``needed`` templates for their expected outputs; the rest as they are."""
     updated = []
     for template in templates:
         if template.path.name in needed:
@@ -59,21 +158,43 @@ def cmd_verify(args: argparse.Namespace) -> int:
         args.shm_mb,
         args.profile,
     )
-    problem = None if args.unsafe_no_sandbox else sandbox_problem()
+    try:
+        unsafe = unsafe_mode()
+    except ValueError as exc:
+        return fail(str(exc))
+    found = expand_submissions(args.submissions)
+    stray = stray_options(Path.cwd(), [*args.submissions, *found])
+    if stray:
+        return fail(
+            f"refusing to start: {stray[0]!r} in this folder {OPTION_LIKE}. Rename it "
+            f"(mv -- {stray[0]!r} new-name) or move it out of this folder, then run again"
+        )
+    if unsafe:
+        print(UNSAFE_WARNING, file=sys.stderr, flush=True)
+    problem = None if unsafe else sandbox_problem()
     if problem:
         return fail(problem)
-    paths = expand_submissions(args.submissions)
-    if not paths:
+    if not found:
         return fail("no submissions (*.ipynb) found")
     try:
         templates = load_templates(args.template)
-        sandbox = "NONE (--unsafe-no-sandbox)" if args.unsafe_no_sandbox else "bubblewrap"
+        sandbox = f"NONE ({UNSAFE_ENV}=1)" if unsafe else "bubblewrap"
         gradebook = Gradebook(args.out, templates, limits, sandbox)
     except (ValueError, OSError) as exc:
         return fail(str(exc))
+    refused = [path for path in found if option_like(path)]
+    for path in refused:
+        print(
+            f"course verify: refused {printable(str(path))}: its name {OPTION_LIKE}",
+            file=sys.stderr,
+        )
+        gradebook.add(
+            Verdict(str(path), INVALID, f"refused: the file name {OPTION_LIKE}; rename it")
+        )
+    paths = [path for path in found if not option_like(path)]
     versions = {course_version(template) for template in templates}
     todo = [p for p in paths if not gradebook.graded(str(p), file_sha256(p), versions)]
-    templates = expected_outputs(templates, {p.name for p in todo}, limits, args.unsafe_no_sandbox)
+    templates = expected_outputs(templates, templates_needed(todo, templates), limits, unsafe)
     where = f"on {args.scheduler}" if args.scheduler else f"{args.jobs} at a time"
     print(
         f"Verifying {len(todo)} submissions ({len(paths) - len(todo)} graded already), "
@@ -93,11 +214,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
         read_sanitizers(args.sanitize),
         args.jobs,
         args.scheduler,
-        args.unsafe_no_sandbox,
+        unsafe,
         on_verdict=finished,
     )
     gradebook.write()
-    verdicts = [gradebook.verdicts[str(path)] for path in paths]
+    verdicts = [gradebook.verdicts[str(path)] for path in found]
     print()
     print(
         format_table(
@@ -125,14 +246,20 @@ def add_parser(commands: Any) -> None:
     """Add the ``verify`` subcommand to the ``course`` parser's subcommands."""
     defaults = Limits()
     verify = commands.add_parser(
-        "verify", help="re-execute submitted notebooks in a sandbox, write a gradebook"
+        "verify",
+        help="re-execute submitted notebooks in a sandbox, write a gradebook",
+        # No abbreviations: a file named --temp=x must not pass for --template.
+        allow_abbrev=False,
+        epilog=f"Runs without the sandbox only with {UNSAFE_ENV}=1 in the environment "
+        "(trusted notebooks only). A file whose name starts with '-' is never graded: "
+        "pass such names after --, and they are refused with a note.",
     )
     verify.add_argument(
         "submissions",
         nargs="+",
         type=Path,
         metavar="SUBMISSION",
-        help="executed notebooks, or folders of them",
+        help="executed notebooks, or folders of them (after --, names starting with '-')",
     )
     verify.add_argument(
         "--template",
@@ -188,10 +315,22 @@ def add_parser(commands: Any) -> None:
         default=SANITIZE_CFG,
         help="nbval sanitizer file (default: the one make nbval uses)",
     )
-    verify.add_argument(
-        "--unsafe-no-sandbox",
-        action="store_true",
-        help="run submissions without bubblewrap: their code runs as you, "
-        "with your files and network. Only for trusted notebooks",
-    )
+    verify.add_argument("--unsafe-no-sandbox", action=RemovedUnsafeFlag, help=argparse.SUPPRESS)
     verify.set_defaults(func=cmd_verify)
+
+
+class RemovedUnsafeFlag(argparse.Action):
+    """The old ``--unsafe-no-sandbox``: a clear error, never the unsafe mode.
+
+    A handed-in file of that name, expanded by a glob, switched the sandbox off.
+    """
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        parser.error(
+            f"--unsafe-no-sandbox is gone: set {UNSAFE_ENV}=1 to run trusted notebooks "
+            "without the sandbox. If no one typed it, a file of that name was expanded by "
+            f"a shell glob (its name {OPTION_LIKE}): rename it"
+        )

@@ -7,9 +7,13 @@ through a temporary file and :func:`os.replace`, so an interrupted batch keeps e
 finished row and no reader ever sees half a file. A rerun skips a submission whose file
 hash and course version match its row.
 
-Everything a submission controls is escaped: CSV cells that a spreadsheet would read as
-a formula get a leading ``'``; Markdown gets no line breaks, pipes or markup from it.
-The result columns are the templates' result names, never a name a submission prints.
+Everything a submission controls is bounded and escaped. :func:`bounded` caps each text
+(notes, error messages, diffs, result values, written answers, figures) before a verdict
+is kept, and says where it cut (``… [cut at N characters]``), so the three files stay
+small whatever a submission prints; file names are bounded by the file system. CSV
+cells that a spreadsheet would read as a formula get a leading ``'``; Markdown gets no
+line breaks, pipes or markup from it. The result columns are the templates' result
+names, never a name a submission prints.
 """
 
 from __future__ import annotations
@@ -26,10 +30,17 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from course_utils.instructor.notebook_io import format_duration
-from course_utils.instructor.verify.similarity import similar_pairs
+from course_utils.instructor.verify.similarity import SimilarPair, release_tokens, similar_pairs
 from course_utils.instructor.verify.template import Template
 from course_utils.instructor.verify.verdict import INVALID, STATUSES, CellCheck, Limits, Verdict
 
+# Caps on what a submission controls, in characters unless said otherwise.
+TEXT_CAP = 500  # a note, an error message, a result value, a cell title
+DIFF_CAP = 4_000  # one checked cell's diff (six changed lines of normal width fit)
+ENTRIES_CAP = 20  # error messages kept per list; the rest are counted
+ANSWER_CAP = 20_000  # one written answer, as verify collects them
+FIGURES_CAP = 3 * 2**20  # base64 of a submission's figures together (about 2.3 MB of PNG)
+CUT_ENTRIES = re.compile(r"^… (\d+) more \[cut at \d+ entries\]$")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 PLAIN_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~!])")
@@ -88,6 +99,80 @@ def fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
+def cut(text: str, limit: int = TEXT_CAP) -> str:
+    """``text``, or its first ``limit`` characters and where it was cut.
+
+    >>> cut("x" * 12, 5)
+    'xxxxx… [cut at 5 characters]'
+    >>> cut("short", 5)
+    'short'
+    """
+    return text if len(text) <= limit else f"{text[:limit]}… [cut at {limit} characters]"
+
+
+def cut_entries(entries: Sequence[str]) -> list[str]:
+    """At most :data:`ENTRIES_CAP` entries, each cut, then one saying how many more.
+
+    >>> cut_entries(["cell 1: ValueError"] * 25)[-1]
+    '… 5 more [cut at 20 entries]'
+    """
+    kept = [cut(entry) for entry in entries[:ENTRIES_CAP]]
+    more = len(entries) - ENTRIES_CAP
+    return [*kept, f"… {more} more [cut at {ENTRIES_CAP} entries]"] if more > 0 else kept
+
+
+def entry_count(entries: Sequence[str]) -> int:
+    """How many entries a list held before :func:`cut_entries`.
+
+    >>> entry_count(cut_entries(["e"] * 25)), entry_count(["e"])
+    (25, 1)
+    """
+    found = CUT_ENTRIES.match(entries[-1]) if entries else None
+    return len(entries) - 1 + int(found.group(1)) if found else len(entries)
+
+
+def cut_figures(figures: Sequence[dict]) -> tuple[list[dict], int]:
+    """The figures that fit in :data:`FIGURES_CAP`, in order, and how many did not.
+
+    >>> kept, dropped = cut_figures([{"png": "a" * FIGURES_CAP}, {"png": "b"}, {"png": "c"}])
+    >>> [len(figure["png"]) for figure in kept], dropped
+    ([3145728], 2)
+    """
+    kept, used = [], 0
+    for figure in figures:
+        size = len(str(figure.get("png", "")))
+        if used + size <= FIGURES_CAP:
+            kept.append(figure)
+            used += size
+    return kept, len(figures) - len(kept)
+
+
+def bounded(verdict: Verdict) -> Verdict:
+    """A copy of ``verdict`` with every text the submission controls cut to its cap.
+
+    >>> long = bounded(Verdict("a.ipynb", "ERROR", "x" * 10**6, errors=["cell 1: " + "y" * 10**6]))
+    >>> len(long.note), long.errors[0][-25:]
+    (525, '… [cut at 500 characters]')
+    """
+    figures, dropped = cut_figures(verdict.figures)
+    note = cut(verdict.note)
+    if dropped:
+        note += f"; {dropped} figures left out of the gradebook (cut at {FIGURES_CAP} characters)"
+    return dataclasses.replace(
+        verdict,
+        note=note,
+        stored_errors=cut_entries(verdict.stored_errors),
+        errors=cut_entries(verdict.errors),
+        checks=[
+            dataclasses.replace(check, title=cut(check.title), diff=cut(check.diff, DIFF_CAP))
+            for check in verdict.checks
+        ],
+        results={cut(name): cut(value) for name, value in verdict.results.items()},
+        answers={key: cut(text, ANSWER_CAP) for key, text in verdict.answers.items()},
+        figures=figures,
+    )
+
+
 def result_columns(templates: Iterable[Template]) -> list[str]:
     """``result:<name>`` for every result name of the templates, in order.
 
@@ -115,8 +200,8 @@ def row(verdict: Verdict, columns: Sequence[str]) -> dict[str, str]:
         "max_score": f"{verdict.max_score:g}",
         "note": verdict.note,
         "in_order": verdict.in_order,
-        "errors": str(len(verdict.errors)) if readable else "",
-        "stored_errors": str(len(verdict.stored_errors)) if readable else "",
+        "errors": str(entry_count(verdict.errors)) if readable else "",
+        "stored_errors": str(entry_count(verdict.stored_errors)) if readable else "",
         "checked_cells": str(sum(c.kind == "checked" for c in verdict.checks)),
         "passed_cells": str(sum(c.passed for c in verdict.checks)),
         "mismatched_cells": " ".join(str(c.index) for c in verdict.mismatched),
@@ -158,6 +243,11 @@ def section(verdict: Verdict) -> list[str]:
     ]
     if verdict.similar_to:
         lines.append(f"- Solution code alike: {md(', '.join(verdict.similar_to))}")
+    if verdict.answers or verdict.figures:
+        lines.append(
+            f"- For grading by hand, in gradebook.json: {len(verdict.answers)} written "
+            f"answers, {len(verdict.figures)} figures"
+        )
     for check in verdict.checks:
         state = "passes" if check.passed else "fails" if check.ran else "did not run"
         if check.diff:
@@ -176,8 +266,16 @@ def section(verdict: Verdict) -> list[str]:
     return [*lines, ""]
 
 
-def to_markdown(verdicts: Sequence[Verdict], limits: Limits, sandbox: str) -> str:
-    """The readable report: settings, a summary table, similar pairs, one section each."""
+def to_markdown(
+    verdicts: Sequence[Verdict],
+    limits: Limits,
+    sandbox: str,
+    pairs: Sequence[SimilarPair] | None = None,
+) -> str:
+    """The readable report: settings, a summary table, alike pairs, one section each.
+
+    ``pairs`` is ``None`` while the batch runs: alike code is compared at its end.
+    """
     stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     counts = ", ".join(
         f"{sum(v.status == s for v in verdicts)} {s}"
@@ -212,59 +310,41 @@ def to_markdown(verdicts: Sequence[Verdict], limits: Limits, sandbox: str) -> st
             )
             + " |"
         )
-    alike = [
-        f"- {len(group)} submissions: " + ", ".join(md(name) for name in group)
-        for group in alike_groups(verdicts)
-    ]
-    lines += [
-        "",
-        "## Alike solution code",
-        "",
-        *(alike or ["No two submissions have near-identical solution code."]),
-        "",
-    ]
+    if pairs is None:
+        alike = ["Compared when the batch ends."]
+    else:
+        alike = [f"- {md(pair.describe())}" for pair in pairs] or [
+            "No two submissions have alike solution code."
+        ]
+    lines += ["", "## Alike solution code", "", *alike, ""]
     for verdict in verdicts:
         lines += section(verdict)
     return "\n".join(lines)
 
 
-def alike_groups(verdicts: Sequence[Verdict]) -> list[list[str]]:
-    """Submissions linked by alike code, each group once (pairs chain into groups).
+def mark_similar(
+    verdicts: Sequence[Verdict], templates: Sequence[Template] = ()
+) -> list[SimilarPair]:
+    """Fill in ``similar_to`` for every verdict, comparing submissions of one template.
 
-    >>> alike_groups([Verdict("a", "verified", "", similar_to=["b"]),
-    ...               Verdict("b", "verified", "", similar_to=["a", "c"]),
-    ...               Verdict("c", "verified", "", similar_to=["b"]), Verdict("d", "x", "")])
-    [['a', 'b', 'c']]
+    The code the release of each of ``templates`` hands out does not count as alike.
+    Returns the alike pairs.
     """
-    links = {v.submission: set(v.similar_to) for v in verdicts}
-    seen: set[str] = set()
-    groups = []
-    for name in links:
-        if name in seen or not links[name]:
-            continue
-        group, todo = set(), [name]
-        while todo:
-            current = todo.pop()
-            if current not in group:
-                group.add(current)
-                todo.extend(links.get(current, ()))
-        seen |= group
-        groups.append(sorted(group))
-    return groups
-
-
-def mark_similar(verdicts: Sequence[Verdict]) -> None:
-    """Fill in ``similar_to`` for every verdict, comparing submissions of one template."""
     for verdict in verdicts:
         verdict.similar_to = []
     by_template: dict[str, dict[str, Verdict]] = {}
     for verdict in verdicts:
         if verdict.template and verdict.tokens:
             by_template.setdefault(verdict.template, {})[verdict.submission] = verdict
-    for group in by_template.values():
-        for pair in similar_pairs({name: v.tokens for name, v in group.items()}):
+    given = {template.path.name: template for template in templates}
+    pairs = []
+    for name, group in by_template.items():
+        base = release_tokens(given[name]) if name in given else []
+        for pair in similar_pairs({name: v.tokens for name, v in group.items()}, base=base):
             group[pair.first].similar_to.append(pair.second)
             group[pair.second].similar_to.append(pair.first)
+            pairs.append(pair)
+    return pairs
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -301,9 +381,12 @@ class Gradebook:
         self.markdown, self.state = csv_path.with_suffix(".md"), csv_path.with_suffix(".json")
         self.check_writable()
         self.verdicts: dict[str, Verdict] = {}
+        self.pairs: list[SimilarPair] | None = None  # alike code, once the batch has ended
         if self.state.is_file():
             rows = json.loads(self.state.read_text(encoding="utf-8"))
-            self.verdicts = {v.submission: v for v in map(verdict_from_dict, rows)}
+            # Bounded again: a gradebook written before the caps may hold anything.
+            verdicts = (bounded(verdict_from_dict(row)) for row in rows)
+            self.verdicts = {verdict.submission: verdict for verdict in verdicts}
 
     def check_writable(self) -> None:
         """Fail before the batch starts where the gradebook cannot be written."""
@@ -335,7 +418,7 @@ class Gradebook:
 
     def add(self, verdict: Verdict) -> None:
         """Record one finished submission and rewrite the three files."""
-        self.verdicts[verdict.submission] = verdict
+        self.verdicts[verdict.submission] = bounded(verdict)
         self.write(final=False)
 
     def write(self, final: bool = True) -> None:
@@ -345,9 +428,9 @@ class Gradebook:
         """
         verdicts = list(self.verdicts.values())
         if final:
-            mark_similar(verdicts)
+            self.pairs = mark_similar(verdicts, self.templates)
         atomic_write(self.state, json.dumps([dataclasses.asdict(v) for v in verdicts]))
         used = {verdict.template for verdict in verdicts}
         columns = result_columns(t for t in self.templates if t.path.name in used)
         atomic_write(self.csv, to_csv(verdicts, columns))
-        atomic_write(self.markdown, to_markdown(verdicts, self.limits, self.sandbox))
+        atomic_write(self.markdown, to_markdown(verdicts, self.limits, self.sandbox, self.pairs))

@@ -136,7 +136,8 @@ def code_units(source: str, rest: str) -> list[tuple[str, str]]:
     except (SyntaxError, ValueError):
         return [(rest, source)]
     lines = source.splitlines()
-    units, taken = [], set()
+    units: list[tuple[str, str]] = []
+    taken: set[int] = set()
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             first = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
