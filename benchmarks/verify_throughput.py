@@ -5,8 +5,8 @@ One genuine execution of a1_t1 (the solution notebook as a student runs it, in t
 smoke profile) is handed in ``--submissions`` times, each copy under its own student
 folder, and graded in one ``course verify -j JOBS`` batch in the sandbox. The batch
 also re-executes the template once (the expected outputs). Then each part of one run is
-measured on its own, wall time and CPU time (this process's children, so the kernel's
-and the sandbox's CPU count):
+measured on its own, wall time and CPU time (of this process and of every process it
+starts, the sandbox's included):
 
 1. ``kernel start``: a Python kernel started and stopped, nothing run;
 2. ``imports``: a fresh Python that imports what a1_t1's imports cell imports;
@@ -33,11 +33,11 @@ import copy
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -68,17 +68,71 @@ IMPORTS = (
 )
 
 
-def children_cpu() -> float:
-    """CPU seconds (user + system) of this process's finished children so far."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+class DescendantsCPU:
+    """CPU seconds of this process's descendants, sampled from ``/proc`` while they run.
+
+    The sandbox's processes live in their own PID namespace and are not all reaped
+    through this process (``RUSAGE_CHILDREN`` misses them), but ``/proc`` shows them
+    with their parents. A process that ends between two samples loses at most one
+    interval of its CPU time.
+    """
+
+    def __init__(self, interval: float = 0.2):
+        self.interval = interval
+        self.seen: dict[tuple[int, str], float] = {}  # (pid, start time) -> CPU seconds
+        self.done = threading.Event()
+        self.ticks = os.sysconf("SC_CLK_TCK")
+
+    def sample(self) -> None:
+        """Record the CPU time of every descendant alive now."""
+        parents: dict[int, int] = {}
+        cpu: dict[tuple[int, str], float] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # it ended while we looked
+                continue
+            pid = int(stat.parent.name)
+            parents[pid] = int(fields[1])
+            cpu[(pid, fields[19])] = (int(fields[11]) + int(fields[12])) / self.ticks
+        ours = {os.getpid()}
+        for pid in sorted(parents):  # a child's pid may be lower than its parent's
+            chain: list[int] = []
+            at = pid
+            while at in parents and at not in ours and at > 1 and len(chain) < 64:
+                chain.append(at)
+                at = parents[at]
+            if at in ours:
+                ours.update(chain)
+        for (pid, start), seconds in cpu.items():
+            if pid in ours and pid != os.getpid():
+                self.seen[(pid, start)] = seconds
+
+    def __enter__(self) -> DescendantsCPU:
+        def watch() -> None:
+            while not self.done.wait(self.interval):
+                self.sample()
+
+        self.thread = threading.Thread(target=watch, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.thread.join()
+
+    @property
+    def seconds(self) -> float:
+        """CPU seconds seen so far, all descendants together."""
+        return sum(self.seen.values())
 
 
 def measured(action: Callable[[], object]) -> tuple[float, float]:
-    """Wall and CPU seconds of ``action`` (CPU of this process and its children)."""
-    cpu, wall = children_cpu() + time.process_time(), time.perf_counter()
-    action()
-    return time.perf_counter() - wall, children_cpu() + time.process_time() - cpu
+    """Wall and CPU seconds of ``action`` (this process's and its descendants' CPU)."""
+    own, wall = time.process_time(), time.perf_counter()
+    with DescendantsCPU() as descendants:
+        action()
+    return time.perf_counter() - wall, time.process_time() - own + descendants.seconds
 
 
 def kernel_start() -> None:
