@@ -36,8 +36,16 @@ PNG = (  # one pixel
 )
 HIDDEN_SOURCE = "assert student.x == 12345  # SECRET_EXPECTED"
 HIDDEN_MESSAGE = "AssertionError: 12345 != 1 LEAKED_MESSAGE"
-Q1_PROMPT = "**Question.** Why is x one?\n\n**Answer.**\n"
+Q1_PROMPT = (
+    "**Question.** A convolution flips its kernel, $y[i] = \\sum_k x[i - k]\\, w[k]$. "
+    "Why does a CNN not need the flip?\n\n**Answer.**\n"
+)
+ALICE_Q1 = "A learned kernel can be the flipped one: which way round is a matter of naming."
+REFERENCE = "The kernel is learned: training finds the flipped weights just as well."
+ALICE_Q2 = "It switches random units off while training, so none can be relied on."
 Q2_PROMPT = "**2. What does dropout do?**"
+LEARNED, FLIPPED = "the weights are learned", "a flipped kernel is just another kernel"
+ZEROES, RESCALES = "zeroes activations at random in training", "rescales the kept ones"
 
 
 @dataclass
@@ -65,13 +73,13 @@ def template_notebook() -> nbformat.NotebookNode:
             ),
             code("plt.plot([1, 2])\nplt.show()", id="plot1"),
             md(
-                Q1_PROMPT + "### BEGIN SOLUTION\nBecause REFERENCE_ONE.\n### END SOLUTION",
+                Q1_PROMPT + f"### BEGIN SOLUTION\n{REFERENCE}\n### END SOLUTION",
                 id="q1",
                 metadata={
                     "course": {
                         "rubric": [
-                            {"id": "reason", "points": 2, "description": "gives the reason"},
-                            {"id": "example", "points": 1, "description": "an example"},
+                            {"id": "reason", "points": 2, "description": LEARNED},
+                            {"id": "example", "points": 1, "description": FLIPPED},
                         ]
                     }
                 },
@@ -83,8 +91,8 @@ def template_notebook() -> nbformat.NotebookNode:
                 metadata={
                     "course": {
                         "rubric": [
-                            {"id": "zeroes", "points": 1, "description": "zeroes units"},
-                            {"id": "scales", "points": 1, "description": "rescales"},
+                            {"id": "zeroes", "points": 1, "description": ZEROES},
+                            {"id": "scales", "points": 1, "description": RESCALES},
                         ]
                     }
                 },
@@ -114,8 +122,8 @@ def make_class(root: Path) -> Class:
     nbformat.write(template_notebook(), templates / "t1.ipynb")
     paths = {}
     answers = {
-        "alice": ("Because x is one.", "It drops units."),
-        "bob": ("No idea <script>alert('x')</script>", "YOUR ANSWER HERE"),
+        "alice": (ALICE_Q1, ALICE_Q2),
+        "bob": ("Because of padding <script>alert('x')</script>", "YOUR ANSWER HERE"),
     }
     for student, (a1, a2) in answers.items():
         folder = root / "submissions" / student
@@ -134,7 +142,7 @@ def make_class(root: Path) -> Class:
                 {**checked, "passed": True, "points": 2},
                 {**hidden, "passed": True, "points": 3},
             ],
-            "answers": {"q1": "Because x is one.", "q2": "It drops units."},
+            "answers": {"q1": ALICE_Q1, "q2": ALICE_Q2},
             "figures": [{"cell": "plot1", "after": "plot1", "png": PNG}],
         },
         {  # written before verify kept answers: they come from the notebook
@@ -179,7 +187,7 @@ def test_questions_prompt_reference_rubric(tmp_path: Path) -> None:
     course = make_class(tmp_path)
     q1, q2 = load_questions(course.templates)
     assert q1.prompt == Q1_PROMPT.strip()
-    assert q1.reference == "Because REFERENCE_ONE."
+    assert q1.reference == REFERENCE
     assert [(i.key, i.points) for i in q1.rubric] == [("reason", 2.0), ("example", 1.0)]
     assert q2.prompt == Q2_PROMPT + "\n\n*Answer.*"  # the question is the cell above
 
@@ -187,8 +195,8 @@ def test_questions_prompt_reference_rubric(tmp_path: Path) -> None:
 def test_load_answers_from_gradebook_and_file_figures_by_question(graded) -> None:
     course, store = graded
     answers = {a["name"]: a for a in store.answers("q1")}
-    assert answers[course.alice]["text"] == "Because x is one."
-    assert answers[course.bob]["text"].startswith("No idea")  # read from the notebook
+    assert answers[course.alice]["text"] == ALICE_Q1
+    assert answers[course.bob]["text"].startswith("Because of padding")  # read from the notebook
     bob_q2 = next(a for a in store.answers("q2") if a["name"] == course.bob)
     assert bob_q2["text"] == ""  # the release's placeholder is no answer
     assert answers[course.alice]["figures"] == [PNG]  # the plot goes with the next question
@@ -213,7 +221,7 @@ def test_items_apply_by_reference_and_totals_add_up(graded) -> None:
     store.set_mark(course.bob, reason, True)
     store.set_mark(course.alice, item_id(store, "q2", "zeroes"), True)
     assert store.manual_points(course.alice) == 3
-    store.save_item("q1", "reason", 1.5, "gives the reason")  # edited once, applies to all
+    store.save_item("q1", "reason", 1.5, "the weights are learned")  # edited once, applies to all
     assert store.manual_points(course.alice, "q1") == 1.5
     assert store.manual_points(course.bob) == 1.5
     totals = {t.submission: t for t in store.totals()}
@@ -285,12 +293,12 @@ def test_scores_import_checks_every_row_first(graded) -> None:
 def test_feedback_shows_grades_and_never_hidden_tests_insides(graded) -> None:
     course, store = graded
     store.set_mark(course.bob, item_id(store, "q1", "example"), True)
-    store.set_note(course.bob, "q1", "Say why x is one.")
+    store.set_note(course.bob, "q1", "Say why the flip does not matter.")
     page = feedback_html(store, course.bob, template_notebook())
     assert "Total: <strong>1</strong> of 10" in page
     assert "Hidden test <em>x anew</em>: failed, 0 points of 3" in page
     assert "Hint: did you flip the kernel?" in page
-    assert "an example (+1)" in page and "Say why x is one." in page
+    assert f"{FLIPPED} (+1)" in page and "Say why the flip does not matter." in page
     assert "12345" not in page and "SECRET_EXPECTED" not in page and "LEAKED" not in page
     assert "<script>" not in page  # the student's markdown is escaped
     assert f"data:image/png;base64,{PNG}" in page  # their figure, inline: renders offline
@@ -403,7 +411,10 @@ def test_server_api_marks_need_the_token(server) -> None:
     with urllib.request.urlopen(running.url, timeout=10) as page:
         html = page.read().decode()
     assert running.token in html
-    assert "<script src" not in html and 'href="http' not in html  # nothing from a CDN
+    assert 'src="http' not in html and 'href="http' not in html  # nothing from a CDN
+    with urllib.request.urlopen(running.url + "mathjax/MathJax.js", timeout=10) as mathjax:
+        assert mathjax.status == 200  # served here, offline
+    assert request(running.url + "mathjax/../../../etc/passwd")[0] == 404
 
 
 @pytest.mark.xfail(

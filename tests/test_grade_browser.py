@@ -104,7 +104,7 @@ def test_grade_two_questions_keyboard_and_mouse(tmp_path: Path, browser: WebDriv
         body = driver.find_element(By.TAG_NAME, "body")
         body.send_keys("c")
         comment = driver.switch_to.active_element
-        comment.send_keys("Name the reason.", Keys.ESCAPE)
+        comment.send_keys("Say why the flip does not matter.", Keys.ESCAPE)
 
         # Question 2 (n): keys 1 and 2 give the first answer both items (1 + 1 points).
         body.send_keys("n")
@@ -139,7 +139,7 @@ def test_grade_two_questions_keyboard_and_mouse(tmp_path: Path, browser: WebDriv
         server.shutdown()
         server.server_close()
     comments = server_comments(course.db)
-    assert comments == {"Name the reason."}
+    assert comments == {"Say why the flip does not matter."}
 
 
 def server_comments(db: Path) -> set[str]:

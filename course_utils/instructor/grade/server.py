@@ -18,9 +18,11 @@ description}``.
 from __future__ import annotations
 
 import json
+import mimetypes
 import secrets
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -29,6 +31,7 @@ import jinja2
 
 from course_utils.instructor.grade.markup import markdown_html
 from course_utils.instructor.grade.store import Store
+from course_utils.instructor.run import MATHJAX_CONFIG
 
 PAGE = jinja2.Environment(
     loader=jinja2.PackageLoader("course_utils.instructor.grade", "."),
@@ -38,6 +41,27 @@ PAGE = jinja2.Environment(
 # student's answer holds.
 CONTENT_POLICY = "default-src 'self' 'unsafe-inline' data:"
 MAX_BODY = 1 << 20  # a comment or a rubric item; nothing posted is larger
+# Maths in questions and answers is typeset by the MathJax that jupyter-server-mathjax
+# ships (instructor extra), served from here under /mathjax/; without it, raw LaTeX shows.
+_MATHJAX_SPEC = find_spec("jupyter_server_mathjax")
+MATHJAX_ROOT = (
+    Path(_MATHJAX_SPEC.origin).parent / "static"
+    if _MATHJAX_SPEC is not None and _MATHJAX_SPEC.origin is not None
+    else None
+)
+
+
+def mathjax_file(path: str) -> Path | None:
+    """The MathJax file a ``/mathjax/...`` URL path names; ``None`` outside MathJax's folder.
+
+    >>> mathjax_file("/mathjax/../../secrets.txt") is None
+    True
+    """
+    if MATHJAX_ROOT is None:
+        return None
+    wanted = (MATHJAX_ROOT / path.removeprefix("/mathjax/")).resolve()
+    inside = wanted.is_relative_to(MATHJAX_ROOT.resolve())
+    return wanted if inside and wanted.is_file() else None
 
 
 def question_view(store: Store, question: str) -> dict[str, Any]:
@@ -84,19 +108,37 @@ class GradingHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def send_file(self, path: Path | None) -> None:
+        """Send a static file, or 404."""
+        if path is None:
+            self.send_json({"error": "not found"}, HTTPStatus.NOT_FOUND)
+            return
+        body = path.read_bytes()
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", mimetypes.guess_type(path.name)[0] or "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "max-age=86400")
+        self.end_headers()
+        self.wfile.write(body)
+
     def do_GET(self) -> None:
         """The page, or one of the read-only API calls."""
         url = urlparse(self.path)
         store = Store(self.server.db_path)
         try:
             if url.path == "/":
-                body = PAGE.render(token=self.server.token, grader=self.server.grader).encode()
+                mathjax = f"/mathjax/MathJax.js?config={MATHJAX_CONFIG}" if MATHJAX_ROOT else ""
+                body = PAGE.render(
+                    token=self.server.token, grader=self.server.grader, mathjax=mathjax
+                ).encode()
                 self.send_response(HTTPStatus.OK)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Content-Security-Policy", CONTENT_POLICY)
                 self.end_headers()
                 self.wfile.write(body)
+            elif url.path.startswith("/mathjax/"):
+                self.send_file(mathjax_file(url.path))
             elif url.path == "/api/questions":
                 self.send_json([dict(q) for q in store.questions()])
             elif url.path == "/api/question":
