@@ -700,3 +700,232 @@ class Unprintable:
 def test_odd_answers_get_a_message_not_a_crash(check, args):
     message = failure(check, *args)
     assert message.startswith(check.__name__) and "PASS" not in message
+
+
+# --- fresh cases (rng) -----------------------------------------------------------------
+
+
+def memorise(check_cases, oracle, fallback):
+    """A function that answers the visible cases from a table, anything else wrongly."""
+    table = {tuple(np.asarray(a).tobytes() for a in case): oracle(*case) for case in check_cases}
+
+    def lookup(*args):
+        key = tuple(np.asarray(a).tobytes() for a in args)
+        return table[key] if key in table else fallback(*args)
+
+    return lookup
+
+
+def visible_conv_cases():
+    return [(c.image, c.kernel, c.padding) for c in convolution._cases()]
+
+
+@pytest.mark.parametrize(
+    "check, correct, memorised",
+    [
+        (
+            checks.check_convolution,
+            convolve,
+            memorise(visible_conv_cases(), convolve, lambda im, k, p: np.zeros((1, 1))),
+        ),
+        (
+            checks.check_cross_correlation,
+            correlate,
+            memorise(visible_conv_cases(), correlate, lambda im, k, p: np.zeros((1, 1))),
+        ),
+        (
+            checks.check_output_size,
+            conv_size,
+            memorise(sizes._conv_cases(), conv_size, lambda *a: 1),
+        ),
+        (
+            checks.check_pool_output_size,
+            lambda W, F, S: (W - F) // S + 1,
+            memorise(sizes._pool_cases(), lambda W, F, S: (W - F) // S + 1, lambda *a: 1),
+        ),
+        (
+            checks.check_same_padding,
+            lambda F: (F - 1) // 2,
+            memorise([(f,) for f in (1, 3, 5, 7, 9, 11)], lambda F: (F - 1) // 2, lambda F: 0),
+        ),
+        (
+            checks.check_filter_size,
+            largest_filter,
+            memorise(
+                [(w, sizes.conv_width(w, f, s, p), s, p) for w, f, s, p in sizes._conv_cases()],
+                largest_filter,
+                lambda *a: 1,
+            ),
+        ),
+    ],
+    ids=["convolution", "cross-correlation", "output size", "pool", "same padding", "filter"],
+)
+def test_fresh_cases_pass_right_answers_and_fail_memorised_ones(check, correct, memorised, capsys):
+    check(memorised)  # the visible cases only: a table of them passes
+    for seed in range(3):
+        check(correct, rng=np.random.default_rng(seed))
+    out = capsys.readouterr().out
+    assert out.count("PASS") == 4
+    with pytest.raises(CheckFailed):
+        check(memorised, rng=np.random.default_rng(0))
+
+
+def test_parameter_formulas_on_fresh_sizes(capsys):
+    table = memorise(
+        [
+            tuple(int(v) for v in g.integers(1, 9, size=3))
+            for g in [np.random.default_rng(2024)]
+            for _ in range(20)
+        ],
+        conv_params,
+        lambda *a: 0,
+    )
+    checks.check_parameter_formulas(conv_params, linear_params, rng=np.random.default_rng(5))
+    assert capsys.readouterr().out.startswith("PASS")
+    with pytest.raises(CheckFailed):
+        checks.check_parameter_formulas(table, linear_params, rng=np.random.default_rng(5))
+
+
+def test_fresh_cases_differ_from_the_visible_ones_and_from_run_to_run():
+    visible = {c.image.tobytes() for c in convolution._cases()}
+    first = [c.image.tobytes() for c in convolution._cases(np.random.default_rng(1))]
+    second = [c.image.tobytes() for c in convolution._cases(np.random.default_rng(2))]
+    assert not visible & set(first) and first != second
+    assert not set(sizes._conv_cases()[:4]) & set(sizes._conv_cases(np.random.default_rng(1)))
+    shapes = {c.image.shape for c in convolution._cases(np.random.default_rng(1))}
+    assert max(max(s) for s in shapes) > 7  # larger images than the visible cases have
+
+
+def test_training_loop_and_grad_cam_on_fresh_settings(capsys):
+    checks.check_training_loop(loop(), rng=np.random.default_rng(3))
+    checks.check_grad_cam(grad_cam_map, rng=np.random.default_rng(3))
+    out = capsys.readouterr().out
+    assert "PASS check_training_loop" in out and "PASS check_grad_cam" in out
+    assert "returned 0 losses" in failure(
+        checks.check_training_loop,
+        lambda model, loader, optimizer, loss_fn: [],
+    )
+
+
+def test_run_epoch_returns_data_that_a_grader_can_compare():
+    setting = checks.training.epoch_setting(np.random.default_rng(0))
+    right = checks.training.run_epoch(loop(), **setting)
+    again = checks.training.run_epoch(loop(form=lambda t: t), **setting)
+    wrong = checks.training.run_epoch(loop(zero_grad=False), **setting)
+    assert len(right["losses"]) == setting["batches"]
+    assert np.allclose(right["losses"], again["losses"])
+    assert all(isinstance(w, np.ndarray) for w in right["weights"])
+    assert not all(
+        np.allclose(a, b) for a, b in zip(right["weights"], wrong["weights"], strict=True)
+    )
+
+
+# --- by hand ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "library",
+    [
+        lambda im, k, p: F.conv2d(
+            torch.tensor(im, dtype=torch.float64)[None, None],
+            torch.tensor(k.copy(), dtype=torch.float64).flip(0, 1)[None, None],
+            padding=p,
+        )[0, 0],
+        lambda im, k, p: nn.Conv2d(1, 1, k.shape, padding=p, bias=False)(
+            torch.zeros(1, 1, *im.shape)
+        ),
+        lambda im, k, p: np.array([np.convolve(row, k[0]) for row in np.pad(im, p)]),
+    ],
+    ids=["F.conv2d", "nn.Conv2d", "np.convolve"],
+)
+def test_a_library_convolution_fails_the_by_hand_check(library):
+    message = failure(checks.check_convolution, library)
+    assert "compute it by hand" in message
+
+
+def test_scipy_is_watched_too():
+    signal = pytest.importorskip("scipy.signal")
+
+    def with_scipy(image, kernel, padding):
+        return signal.convolve2d(np.pad(image, padding), kernel, mode="valid")
+
+    assert "scipy.signal.convolve2d" in failure(checks.check_convolution, with_scipy)
+
+
+HONEST = """
+import numpy as np
+import torch.nn.functional as F
+
+def cross_correlate2d(image, kernel, padding):
+    oracle = np.pad(image, padding)  # a local name, not the module-level oracle below
+    kh, kw = kernel.shape
+    return np.array([[np.sum(oracle[i:i + kh, j:j + kw] * kernel)
+                      for j in range(oracle.shape[1] - kw + 1)]
+                     for i in range(oracle.shape[0] - kh + 1)])
+
+def convolve2d(image, kernel, padding):
+    \"\"\"A true convolution, by hand (no F.conv2d here).\"\"\"
+    return cross_correlate2d(image, kernel[::-1, ::-1], padding)
+
+%time result = convolve2d(image, kernel, 1)
+oracle = F.conv2d(x, w, padding=1)  # the notebook's own comparison
+"""
+
+
+@pytest.mark.parametrize(
+    "source, reached",
+    [
+        (HONEST, []),
+        (
+            HONEST + "\ndef convolve2d(image, kernel, padding):\n    return F.conv2d(image)\n",
+            [".conv2d"],
+        ),
+        (
+            "from scipy.signal import correlate2d as slide\n"
+            "def convolve2d(i, k, p):\n    return slide(i, k)\n",
+            ["slide (imported correlate2d)"],
+        ),
+        (
+            "import torch\nconv = torch.nn.functional.conv2d\n"
+            "def helper(i, k):\n    return conv(i, k)\n"
+            "def convolve2d(i, k, p):\n    return helper(i, k)\n",
+            ["conv (bound to .conv2d)"],
+        ),
+        ("def convolve2d(i, k, p):\n    return getattr(F, 'conv2d')(i, k)\n", ["'conv2d'"]),
+        (
+            "def convolve2d(i, k, p):\n    return getattr(F, 'conv' + '2d')(i, k)\n",
+            ["getattr with a computed name"],
+        ),
+        (
+            "def convolve2d(i, k, p):\n    return eval('F.conv2d')(i, k)\n",
+            ["eval(...)"],
+        ),
+        (
+            "convolve2d = lambda i, k, p: torch.nn.Conv2d(1, 1, 3)(i)\n",
+            ["convolve2d (bound to .Conv2d)"],
+        ),
+        ("def convolve2d(i, k, p:\n    broken\ndef other():\n    return F.conv2d(1)\n", []),
+    ],
+    ids=[
+        "honest",
+        "redefined later",
+        "imported alias",
+        "module alias via helper",
+        "getattr string",
+        "getattr computed",
+        "eval",
+        "lambda",
+        "syntax error cell",
+    ],
+)
+def test_library_convolution_calls_reads_the_handed_in_code(source, reached):
+    assert checks.library_convolution_calls(source, ["convolve2d"]) == reached
+
+
+def test_the_a1_t1_solution_is_by_hand():
+    import nbformat
+
+    nb = nbformat.read("notebooks/a1_t1_convolution_arithmetic.ipynb", as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "F.conv2d" in code  # the notebook compares with it, outside the functions
+    assert checks.library_convolution_calls(code, ["convolve2d", "cross_correlate2d"]) == []
