@@ -9,6 +9,7 @@ answers, not every template.
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 import subprocess
 import sys
@@ -79,7 +80,7 @@ def no_runs(monkeypatch: pytest.MonkeyPatch) -> dict[str, list]:
 
 def glob_verify(folder: Path, templates: Path, *before_glob: str) -> subprocess.CompletedProcess:
     """``cd folder && course verify --template T --out O [before_glob] *`` in a real shell."""
-    env = {"PATH": f"{COURSE.parent}:/usr/bin:/bin", "HOME": str(folder.parent)}
+    env = {key: value for key, value in os.environ.items() if key != command.UNSAFE_ENV}
     out = folder.parent / "grades" / "gradebook.csv"
     line = f"{COURSE} verify --template {templates} --out {out} {' '.join(before_glob)} *"
     return subprocess.run(
