@@ -235,3 +235,27 @@ def test_opened_elsewhere_each_explorer_shows_its_picture(tmp_path: Path, chromi
     assert "Error displaying widget" not in reopened["text"]
     assert reopened["images"] == EXPLORERS
     assert reopened["bars"] == 1
+
+
+def test_a_released_notebook_opens_unmodified(tmp_path: Path, chromium) -> None:
+    # JupyterLab rewrites a kernelspec that is not as ipykernel writes it (and then asks to
+    # save a notebook the student never touched). Every notebook has the same kernelspec
+    # (tests/test_release.py), so one stands for all.
+    from course_utils.instructor.release import build_release
+
+    pack = tmp_path / "pack"
+    build_release(Path(__file__).resolve().parents[1] / "notebooks", pack)
+    name = sorted(path.name for path in (pack / "notebooks").glob("*.ipynb"))[0]
+    with jupyterlab(pack / "notebooks", tmp_path / "student", course_settings=True) as url:
+        chromium.get(f"{url}/lab/tree/{name}?token={TOKEN}")
+        wait_for(chromium, "window.jupyterapp && document.querySelector('.jp-Notebook')", name)
+        wait_for(
+            chromium,
+            "document.querySelector('.jp-Toolbar-kernelName')?.textContent.includes('Python')"
+            " && document.querySelector('.jp-Notebook-ExecutionIndicator')"
+            "?.getAttribute('data-status') === 'idle'",
+            f"{name}'s kernel",
+        )
+        time.sleep(3)  # the kernel's info (language_info) arrives just after it starts
+        modified = chromium.execute_script("return !!document.querySelector('.jp-mod-dirty')")
+    assert not modified, f"{name} is modified as soon as it opens"

@@ -5,6 +5,7 @@ line of an answer. tests/test_student_pack.py installs it and runs its notebooks
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from pathlib import Path
 
@@ -30,6 +31,11 @@ NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 PACKAGE_URL = "git+https://github.com/example/cnn-course-student"
 notebook_param = pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+# Tools only instructors have: a student notebook never tells its reader to use them.
+INSTRUCTOR_COMMANDS = re.compile(
+    r"(?<!of )\bcourse (run|release|verify|refresh|grade|readme)\b"
+    r"|\bmake (run|test|release|verify|notebooks|setup|nbval)\b|\bpapermill\b"
+)
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +165,40 @@ def test_install_cell_names_the_package_url(path: Path, release: Path) -> None:
     (install,) = [c for c in student.cells if "install" in c.metadata.get("tags", [])]
     assert f'COURSE_PACKAGE = "{PACKAGE_URL}"' in install.source
     compile(install.source, path.name, "exec")
+
+
+@notebook_param
+def test_student_notebook_names_no_instructor_command(path: Path, release: Path) -> None:
+    student = nbformat.read(release / "notebooks" / path.name, as_version=4)
+    named = [
+        (index, match.group())
+        for index, cell in enumerate(student.cells)
+        for match in INSTRUCTOR_COMMANDS.finditer(cell.source)
+    ]
+    assert not named, f"instructor commands in {path.name} (cell, command): {named}"
+
+
+def test_instructor_commands_are_recognised() -> None:
+    text = "# Run settings; `make run` and papermill may override them. `course verify` reads"
+    found = [match.group() for match in INSTRUCTOR_COMMANDS.finditer(text)]
+    assert found == ["make run", "papermill", "course verify"]
+    assert not INSTRUCTOR_COMMANDS.search("of course run it again; make sure the run record")
+
+
+@notebook_param
+def test_kernelspec_is_as_ipykernel_writes_it(path: Path, release: Path) -> None:
+    # Any other kernelspec JupyterLab rewrites on opening, so that an untouched notebook
+    # asks to be saved (tests/test_browser_reopen.py opens one in a browser).
+    from ipykernel.kernelspec import KERNEL_NAME, get_kernel_dict
+
+    written = get_kernel_dict()
+    expected = {
+        "display_name": written["display_name"],
+        "language": written["language"],
+        "name": KERNEL_NAME,
+    }
+    for folder in (NOTEBOOK_DIR, release / "notebooks"):
+        assert nbformat.read(folder / path.name, as_version=4).metadata.kernelspec == expected
 
 
 @notebook_param
