@@ -242,7 +242,7 @@ def test_verify_refuses_without_bubblewrap(
         sandbox.sandbox_problem.cache_clear()
     assert code == 2
     message = capsys.readouterr().err
-    assert "apt-get install bubblewrap" in message and "--unsafe-no-sandbox" in message
+    assert "apt-get install bubblewrap" in message and "COURSE_VERIFY_UNSAFE=1" in message
 
 
 # ------------------------------------------------------------------------- sandboxed

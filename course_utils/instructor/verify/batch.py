@@ -200,13 +200,42 @@ def verify_bytes(
     graded = session.graded if session is not None else {}
     hidden = session.hidden if session is not None else {}
     verdict.checks = grade_cells(template, stored, run.notebook, patterns, graded, hidden)
+    numbers = cell_numbers(alignment.run, template, nb)
+    if run.cell is not None:
+        run = dataclasses.replace(run, cell=numbers[run.cell])
     if run.notebook is not None:
-        verdict.errors = error_outputs(run.notebook)
+        verdict.errors = [
+            re.sub(r"^cell (\d+):", lambda m: f"cell {numbers[int(m[1])]}:", error)
+            for error in error_outputs(run.notebook)
+        ]
         verdict.results = key_results(template, run.notebook, graded)
         verdict.figures = figures(run.notebook)
     verdict.status, verdict.note = judge(run, verdict, limits)
     verdict.note = "; ".join([verdict.note, *alignment.notes])
     return verdict
+
+
+def cell_numbers(
+    run: nbformat.NotebookNode, template: Template, nb: nbformat.NotebookNode
+) -> list[int]:
+    """The number the report gives each cell of the notebook to run: the index of the
+    template cell it stands for, else of the submission's cell, else its own.
+
+    >>> cell = nbformat.v4.new_code_cell("x", metadata={TEMPLATE_ID_KEY: "t"})
+    >>> template = Template(Path("t.ipynb"), nbformat.v4.new_notebook(cells=[
+    ...     nbformat.v4.new_markdown_cell("# title"), nbformat.v4.new_code_cell("x")]))
+    >>> template.nb.cells[1].id = "t"
+    >>> cell_numbers(nbformat.v4.new_notebook(cells=[cell]), template, nbformat.v4.new_notebook())
+    [1]
+    """
+    in_template = {cell.get("id"): index for index, cell in enumerate(template.nb.cells)}
+    in_submission = {cell.get("id"): index for index, cell in enumerate(nb.cells)}
+    return [
+        in_template.get(
+            cell.get("metadata", {}).get(TEMPLATE_ID_KEY), in_submission.get(cell.get("id"), index)
+        )
+        for index, cell in enumerate(run.cells)
+    ]
 
 
 def submission_code(nb: nbformat.NotebookNode) -> str:

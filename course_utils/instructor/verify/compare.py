@@ -145,11 +145,11 @@ def graded_here(template: Template) -> set[str]:
     needs what cannot travel as data).
     """
     reference = reference_outcomes(template)
+    failed = {key for key, outcome in reference.items() if outcome.error}
     return {
-        cell.get("id")
+        str(cell.get("id"))
         for _, cell in template.graded
-        if grader_side(cell)
-        and not (cell.get("id") in reference and reference[cell.get("id")].error)
+        if grader_side(cell) and cell.get("id") not in failed
     }
 
 

@@ -126,11 +126,12 @@ def read_names(source: str) -> list[str]:
     >>> read_names("result = convolve2d(image, kernel)\\nprint(result.tolist(), len(x))")
     ['convolve2d', 'image', 'kernel', 'result', 'x']
     """
-    names = [
-        node.id
+    loads = sorted(
+        (node.lineno, node.col_offset, node.id)
         for node in ast.walk(ast.parse(source))
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
-    ]
+    )
+    names = [name for _, _, name in loads]
     ordered = sorted(set(names), key=names.index)
     return [name for name in ordered if not hasattr(builtins, name)]
 

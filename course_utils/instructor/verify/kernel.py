@@ -41,6 +41,7 @@ import zmq
 import zmq.asyncio
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.connect import KernelConnectionInfo
 from nbclient import NotebookClient
 from nbformat import NotebookNode
 
@@ -55,21 +56,22 @@ class KernelGone(RuntimeError):
     """The kernel did not answer: dead, stuck past the time limit, or disconnected."""
 
 
-def connection_info(ipc_prefix: str, key: str) -> dict[str, Any]:
+def connection_info(ipc_prefix: str, key: str) -> KernelConnectionInfo:
     """A kernel connection file's contents for ``ipc`` sockets at ``ipc_prefix-N``.
 
     >>> info = connection_info("/tmp/kernel/ipc", "k")
     >>> info["transport"], info["ip"], info["shell_port"]
     ('ipc', '/tmp/kernel/ipc', 1)
     """
-    return {
+    info: KernelConnectionInfo = {
         "transport": "ipc",
         "ip": ipc_prefix,
-        **{f"{name}_port": port for name, port in PORTS.items()},
         "key": key,
         "signature_scheme": "hmac-sha256",
         "kernel_name": "python3",
     }
+    info.update({f"{name}_port": port for name, port in PORTS.items()})  # type: ignore[typeddict-item]
+    return info
 
 
 def new_key() -> str:
@@ -135,7 +137,7 @@ class SandboxManager:
 
     def __init__(
         self,
-        info: dict[str, Any],
+        info: KernelConnectionInfo,
         alive: Callable[[], bool],
         interrupt: Callable[[], None],
     ):
@@ -229,7 +231,7 @@ class KernelRequests:
     is parsed with :func:`ast.literal_eval`, never evaluated.
     """
 
-    def __init__(self, info: dict[str, Any], timeout: float, interrupt: Callable[[], None]):
+    def __init__(self, info: KernelConnectionInfo, timeout: float, interrupt: Callable[[], None]):
         self.client = BlockingKernelClient(context=strict_context(zmq.Context()))
         self.client.load_connection_info(info)
         self.client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)

@@ -66,8 +66,8 @@ BWRAP = "bwrap"
 MISSING_BWRAP = (
     "course verify runs each submission in a bubblewrap sandbox, and `bwrap` "
     "is not installed. Install it (Debian/Ubuntu: sudo apt-get install "
-    "bubblewrap; Fedora: sudo dnf install bubblewrap), or pass "
-    "--unsafe-no-sandbox to run submissions without one (their code then "
+    "bubblewrap; Fedora: sudo dnf install bubblewrap), or "
+    "set COURSE_VERIFY_UNSAFE=1 to run submissions without one (their code then "
     "runs as you, with your files and network)."
 )
 SCRATCH = Path("/tmp")  # the sandbox's private tmpfs
@@ -122,8 +122,6 @@ def bwrap_command(stage: Path, limits: Limits, info_fd: int) -> list[str]:
     """
     command = [
         BWRAP,
-        "--info-fd",
-        str(info_fd),
         "--unshare-user",
         "--unshare-pid",
         "--unshare-net",
@@ -140,6 +138,8 @@ def bwrap_command(stage: Path, limits: Limits, info_fd: int) -> list[str]:
         str(SANDBOX_UID),
         "--hostname",
         "sandbox",
+        "--info-fd",
+        str(info_fd),
     ]
     for path in SYSTEM:
         command += ["--ro-bind-try", path, path]
@@ -257,8 +257,8 @@ def sandbox_problem() -> str | None:
         return (
             "bwrap cannot create namespaces here ("
             f"{done.stderr.decode(errors='replace').strip()}): allow unprivileged user "
-            "namespaces (sysctl kernel.unprivileged_userns_clone=1), or pass "
-            "--unsafe-no-sandbox"
+            "namespaces (sysctl kernel.unprivileged_userns_clone=1), or "
+            "set COURSE_VERIFY_UNSAFE=1"
         )
     return None
 
