@@ -100,20 +100,23 @@ def figure_question(
     """The question a figure goes with: the template's first answer region below it.
 
     ``cell`` is the cell that drew it, ``after`` the template cell above that one (for a
-    cell of the student's own); ``""`` when no question follows.
+    cell of the student's own). A figure below the last question goes with that one, so
+    no figure is lost while the notebook has a question; ``""`` when it has none.
 
-    >>> q = Question("q1", "t.ipynb", 5, "Why?", "Because.")
-    >>> order = {"plot": 4, "q1": 5, "text": 3}
-    >>> figure_question("plot", "text", order, [q]), figure_question("mine", "text", order, [q])
-    ('q1', 'q1')
-    >>> figure_question("mine", "", order, [q])
-    ''
+    >>> q1, q2 = Question("q1", "t.ipynb", 5, "Why?", "."), Question("q2", "t.ipynb", 9, "?", ".")
+    >>> order = {"text": 3, "plot": 4, "q1": 5, "end": 10}
+    >>> figure_question("plot", "text", order, [q1, q2]), figure_question("x", "q1", order, [q2])
+    ('q1', 'q2')
+    >>> figure_question("x", "end", order, [q1, q2]), figure_question("x", "", order, [])
+    ('q2', '')
     """
-    position = template_order.get(cell, template_order.get(after))
-    if position is None:
+    if not questions:
         return ""
+    position = template_order.get(cell, template_order.get(after, -1))
     later = [q for q in questions if q.position > position]
-    return min(later, key=lambda q: q.position).id if later else ""
+    if later:
+        return min(later, key=lambda q: q.position).id
+    return max(questions, key=lambda q: q.position).id
 
 
 class Store:
