@@ -424,3 +424,52 @@ def test_server_api_marks_need_the_token(server) -> None:
 def test_release_ships_no_rubric() -> None:
     student = student_notebook(template_notebook())
     assert all("rubric" not in cell.metadata.get("course", {}) for cell in student.cells)
+
+
+def test_graders_writing_at_once_lose_nothing(graded) -> None:
+    course, store = graded
+    items = [item_id(store, "q1", "reason"), item_id(store, "q1", "example")]
+    errors: list[BaseException] = []
+
+    def grade(submission: str, item: int) -> None:
+        mine = Store(course.db)
+        try:
+            for turn in range(40):  # ends "on": 40 toggles from off
+                mine.set_mark(submission, item, turn % 2 == 0)
+                mine.set_note(submission, "q1", f"turn {turn}", grader=submission)
+        except BaseException as exc:  # a "database is locked" would land here
+            errors.append(exc)
+        finally:
+            mine.close()
+
+    threads = [
+        threading.Thread(target=grade, args=(s, i))
+        for s in (course.alice, course.bob)
+        for i in items
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert store.manual_points(course.alice) == 0 and store.manual_points(course.bob) == 0
+    assert {a["comment"] for a in store.answers("q1")} == {"turn 39"}
+
+
+def test_cli_load_and_scores_round_trip(tmp_path: Path, capsys) -> None:
+    course = make_class(tmp_path)
+    db = ["--db", str(tmp_path / "cli.sqlite")]
+    load = ["grade", "load", *db, "--gradebook", str(course.gradebook)]
+    assert main([*load, "--template", str(course.templates)]) == 0
+    out = capsys.readouterr().out
+    assert "2 submissions, 2 questions" in out and "not loaded: " in out and "dave" in out
+    scores = tmp_path / "scores.csv"
+    assert main(["grade", "scores-export", *db, str(scores)]) == 0
+    text = scores.read_text().replace(",q1,,0,", ",q1,reason,2,", 1)
+    scores.write_text(text)
+    assert main(["grade", "scores-import", *db, str(scores)]) == 0
+    assert main(["grade", "scores-export", *db, str(scores)]) == 0
+    assert scores.read_text() == text
+    scores.write_text(text.replace("reason", "nonsense"))
+    assert main(["grade", "scores-import", *db, str(scores)]) == 2
+    assert "nothing imported" in capsys.readouterr().err
