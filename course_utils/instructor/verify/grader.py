@@ -156,9 +156,22 @@ def assigned_names(source: str) -> set[str]:
 def template_imports(template_nb: NotebookNode) -> dict[str, Any]:
     """The names the template's own code cells import, imported here (the grader's own).
 
-    Only import statements of cells without a solution region run, never other code.
+    Only import statements of cells without a solution region run, never other code. A
+    name that a solution region binds too (the student's own ``UNet`` over the course's)
+    is left out: the student's is the one graded.
+
+    >>> import nbformat
+    >>> sorted(template_imports(nbformat.v4.new_notebook(cells=[
+    ...     nbformat.v4.new_code_cell("import math\\nfrom os import path, sep"),
+    ...     nbformat.v4.new_code_cell("### BEGIN SOLUTION\\nsep = 1\\n### END SOLUTION")])))
+    ['math', 'path']
     """
     namespace: dict[str, Any] = {}
+    students: set[str] = set()
+    for cell in template_nb.cells:
+        if cell.cell_type == "code" and SOLUTION_BEGIN in cell.source:
+            with contextlib.suppress(SyntaxError):
+                students |= assigned_names(cell.source)
     for cell in template_nb.cells:
         if cell.cell_type != "code" or SOLUTION_BEGIN in cell.source:
             continue
@@ -171,7 +184,7 @@ def template_imports(template_nb: NotebookNode) -> dict[str, Any]:
                 with contextlib.suppress(ImportError):
                     exec(compile(ast.Module([node], []), "<template import>", "exec"), namespace)
     namespace.pop("__builtins__", None)
-    return namespace
+    return {name: value for name, value in namespace.items() if name not in students}
 
 
 def new_rng() -> np.random.Generator:
