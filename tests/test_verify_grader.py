@@ -91,6 +91,21 @@ def test_proxy_fetches_calls_and_evaluates_as_data() -> None:
         student.scale(print)  # nothing of the grader's goes into the kernel
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "[" * 100_000,  # too deep for the JSON parser
+        '{"value": ' + '{"list": [' * 50 + "]}" * 50 + "}",  # too deep for the codec
+        '{"error": "not a pair"}',
+        '{"value": 1, "and": "more"}',
+        '{"value": {"handle": [1]}}',
+    ],
+)
+def test_a_hostile_kernel_answer_is_refused(answer: str) -> None:
+    with pytest.raises(codec.NotData):
+        _ = Student(Channel(lambda payload: answer)).anything
+
+
 def test_graded_cell_uses_the_graders_names_not_the_students() -> None:
     """The student's ``checks`` and ``np`` are not the grader's: its own imports are."""
     namespace: dict = {}

@@ -39,7 +39,10 @@ class Channel:
 
     def ask(self, payload: dict) -> Any:
         """The decoded value of one request, or :class:`StudentError`."""
-        answer = json.loads(self.send(payload))
+        try:
+            answer = json.loads(self.send(payload))
+        except (ValueError, RecursionError):
+            raise codec.NotData("the kernel's answer is not JSON") from None
         if not isinstance(answer, dict) or len(answer) != 1:
             raise codec.NotData("the kernel's answer is malformed")
         if "error" in answer:
