@@ -234,3 +234,15 @@ def test_a_pool_hint_never_names_a_mistake_not_made(kind, seed):
     message = failure(checks.check_pool_output_size, wrong, rng=np.random.default_rng(seed))
     named = [phrase for _, phrase in POOL_MISTAKES.values() if phrase in message]
     assert named in ([own], []), message
+
+
+def test_an_error_in_the_students_function_shows_its_line_and_nothing_of_the_course():
+    def convolve2d(image, kernel, padding):
+        return image[100]  # the student's bug
+
+    with pytest.raises(CheckFailed) as raised:
+        checks.check_convolution(convolve2d)
+    lines = raised.value._render_traceback_()
+    assert "raised IndexError" in lines[0]
+    assert any("in your convolve2d" in line and "image[100]" in line for line in lines)
+    assert not any("checks/" in line for line in lines)

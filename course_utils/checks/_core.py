@@ -10,8 +10,11 @@ the stub of the student release, not a mistake to diagnose.
 from __future__ import annotations
 
 import math
+import sys
 import textwrap
+import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
@@ -47,8 +50,28 @@ class CheckFailed(AssertionError):
         where = f" in checks.{check}" if check else ""
         return [
             *lines,
+            *_students_line(self.__cause__),
             f"(CheckFailed{where}: the hint above is about your code, not the course's.)",
         ]
+
+
+PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
+
+
+def _students_line(cause: BaseException | None) -> list[str]:
+    """Where in the student's own code ``cause`` was raised (the last frame outside this
+    package and the standard library), as one line; none when there is no such frame."""
+    frames = traceback.extract_tb(cause.__traceback__) if cause is not None else []
+    own = [
+        frame
+        for frame in frames
+        if not frame.filename.startswith((PACKAGE_DIR, sys.prefix, sys.base_prefix))
+    ]
+    if not own:
+        return []
+    frame = own[-1]
+    code = f": {frame.line.strip()}" if frame.line else ""
+    return [f"(raised in your {frame.name}, line {frame.lineno}{code})"]
 
 
 def fail(check: str, message: str, cause: BaseException | None = None) -> NoReturn:
