@@ -34,7 +34,12 @@ from torch import nn
 
 from course_utils import checks
 from course_utils.checks import CheckFailed
-from course_utils.instructor.release import SOLUTION_BEGIN, SOLUTION_END, build_release
+from course_utils.instructor.release import (
+    SOLUTION_BEGIN,
+    SOLUTION_END,
+    build_release,
+    is_hidden_test,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -125,12 +130,14 @@ def is_answer(line: str, code: bool) -> bool:
 
 
 def solution_lines(nb: nbformat.NotebookNode) -> set[str]:
-    """Normalised lines inside the solution regions (code and markdown) of ``nb`` that
-    appear nowhere outside them and can give an answer away (:func:`is_answer`)."""
+    """Normalised lines inside the solution regions (code and markdown) and hidden-test
+    cells of ``nb`` that appear nowhere outside them and can give an answer away
+    (:func:`is_answer`)."""
     inside: set[tuple[str, bool]] = set()
     outside: set[str] = set()
     for cell in nb.cells:
-        in_solution = False
+        # A hidden test is the grader's secret as a whole: its cases and expected values.
+        in_solution = is_hidden_test(cell)
         for line in cell.source.splitlines():
             text = normalise(line)
             if text.startswith(SOLUTION_BEGIN):
@@ -362,6 +369,12 @@ def test_idioms_are_no_secret() -> None:
     )
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
     assert solution_lines(nb) == {"out[i, j] = (window * flipped).sum()"}
+
+
+def test_hidden_test_lines_are_secrets() -> None:
+    check = "assert student.widths == [24, 20, 10, 8, 4], 'widths'"
+    cell = nbformat.v4.new_code_cell(check, metadata={"tags": ["hidden-test"]})
+    assert solution_lines(nbformat.v4.new_notebook(cells=[cell])) == {check}
 
 
 def test_markdown_solution_lines_are_secrets_too() -> None:

@@ -23,6 +23,7 @@ from course_utils.instructor.release import (
     TEXT_STUB,
     ReleaseError,
     build_release,
+    is_hidden_test,
     student_notebook,
 )
 
@@ -144,8 +145,9 @@ def test_there_are_notebooks() -> None:
 def test_student_notebook_is_cleared_and_keeps_tags(path: Path, release: Path) -> None:
     solution = nbformat.read(path, as_version=4)
     student = nbformat.read(release / "notebooks" / path.name, as_version=4)
-    assert len(student.cells) == len(solution.cells)
-    for index, (old, new) in enumerate(zip(solution.cells, student.cells, strict=True)):
+    given = [cell for cell in solution.cells if not is_hidden_test(cell)]
+    assert len(student.cells) == len(given)
+    for index, (old, new) in enumerate(zip(given, student.cells, strict=True)):
         assert new.metadata.get("tags") == old.metadata.get("tags"), f"cell {index}"
         if new.cell_type == "code":
             assert new.outputs == [] and new.execution_count is None, f"cell {index}"
@@ -157,6 +159,24 @@ def test_student_notebook_is_cleared_and_keeps_tags(path: Path, release: Path) -
         else:
             assert new.source == old.source, f"cell {index}"
     assert SOLUTION_BEGIN not in json.dumps(student.dict()), "no marker is left"
+
+
+def test_hidden_tests_are_left_out() -> None:
+    hidden = new_code_cell(
+        "assert checks.check_convolution(student.convolve2d, rng=rng) is None",
+        metadata={"tags": ["hidden-test"], "course": {"points": 2, "name": "fresh images"}},
+    )
+    nb = new_notebook(cells=[new_code_cell("x = 1"), hidden, new_markdown_cell("Done.")])
+    student = student_notebook(nb)
+    assert [cell.source for cell in student.cells] == ["x = 1", "Done."]
+    assert "fresh images" not in json.dumps(student.dict())
+    assert len(nb.cells) == 3  # the solution notebook is left as it was
+
+
+@notebook_param
+def test_release_holds_no_hidden_test(path: Path, release: Path) -> None:
+    student = nbformat.read(release / "notebooks" / path.name, as_version=4)
+    assert not [cell for cell in student.cells if is_hidden_test(cell)]
 
 
 @notebook_param

@@ -12,7 +12,9 @@ installs with a plain ``pip install .``:
   ``ClearSolutions``. In a code cell the lines from ``### BEGIN SOLUTION`` to
   ``### END SOLUTION`` become a stub that raises ``NotImplementedError`` (at the
   marker's indentation); in a markdown cell (a written answer, a takeaway) they become
-  ``YOUR ANSWER HERE``. Every output is cleared; cell tags stay. With ``--package-url``
+  ``YOUR ANSWER HERE``. Cells tagged ``hidden-test`` (the grader's own tests, with their
+  points and names in ``metadata.course``) are left out. Every output is cleared; cell
+  tags stay. With ``--package-url``
   the ``COURSE_PACKAGE = ...`` line of each notebook's ``install`` cell names where the
   first cell installs the helpers from (Colab).
 - ``course_utils/`` without the instructor tools (``course_utils/instructor``);
@@ -68,6 +70,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # Extras a student may install; the others (instructor, dev) stay with the course.
 STUDENT_EXTRAS = ("lab",)
 INSTALL_TAG = "install"
+# The grader's hidden tests: their code and expected values reach no student.
+HIDDEN_TEST_TAG = "hidden-test"
 PACKAGE_LINE = re.compile(r"^COURSE_PACKAGE = .*$", re.MULTILINE)
 README_TEMPLATE = Path(__file__).with_name("student_readme.md.j2")
 DEFAULT_TIMINGS = Path("build/results.json")
@@ -187,13 +191,22 @@ def set_package_url(nb: NotebookNode, url: str, name: str = "notebook") -> None:
     )
 
 
+def is_hidden_test(cell: NotebookNode) -> bool:
+    """Whether ``cell`` is one of the grader's hidden tests (tagged ``hidden-test``).
+
+    >>> is_hidden_test(nbformat.v4.new_code_cell("assert 1", metadata={"tags": ["hidden-test"]}))
+    True
+    """
+    return HIDDEN_TEST_TAG in cell.metadata.get("tags", [])
+
+
 def student_notebook(
     nb: NotebookNode, name: str = "notebook", package_url: str | None = None
 ) -> NotebookNode:
     """Return the student version of a solution notebook; ``nb`` is left unchanged.
 
-    Solution regions become the stubs, every output and execution count goes, widget
-    state and timing metadata go; tags stay.
+    Solution regions become the stubs, hidden-test cells go, every output and execution
+    count goes, widget state and timing metadata go; tags stay.
 
     >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
     ...     "### BEGIN SOLUTION\\nanswer = 42\\n### END SOLUTION\\nprint(answer)",
@@ -201,6 +214,8 @@ def student_notebook(
     ...     outputs=[nbformat.v4.new_output("stream", text="42\\n")]),
     ...     nbformat.v4.new_markdown_cell("**Why?**\\n### BEGIN SOLUTION\\nBecause.\\n"
     ...                                   "### END SOLUTION")])
+    >>> nb.cells.append(nbformat.v4.new_code_cell("assert answer == 42", metadata={
+    ...     "tags": ["hidden-test"], "course": {"points": 1, "name": "the answer"}}))
     >>> code, text = student_notebook(nb).cells
     >>> print(code.source)
     # YOUR CODE HERE
@@ -212,7 +227,9 @@ def student_notebook(
     **Why?**
     YOUR ANSWER HERE
     """
+    kept = [cell for cell in nb.cells if not is_hidden_test(cell)]
     student = copy.deepcopy(nb)
+    student.cells = [cell for cell in student.cells if not is_hidden_test(cell)]
     clearer = solution_clearer()
     for index, cell in enumerate(student.cells):
         try:
@@ -223,7 +240,7 @@ def student_notebook(
             ) from None
     ClearOutputPreprocessor().preprocess(student, {})
     drop_run_metadata(student)
-    for index, (before, after) in enumerate(zip(nb.cells, student.cells, strict=True)):
+    for index, (before, after) in enumerate(zip(kept, student.cells, strict=True)):
         if after.cell_type == "code" and after.source != before.source:
             check_compiles(after.source, f"{name} cell {index}")
     if package_url is not None:
