@@ -58,7 +58,7 @@ def cmd_load(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     """``course grade serve``: until Ctrl-C."""
     server = GradingServer(args.db, args.port, args.grader)
-    print(f"grading {args.db} at {server.url} (Ctrl-C to stop)")
+    print(f"grading {args.db} at {server.url} (Ctrl-C to stop)", flush=True)
     if args.open:
         webbrowser.open(server.url)
     try:
