@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@# An editable install skips pyproject's data-files: JupyterLab's widget-state setting.
-	install -D -m 644 course_utils/lab_settings/course_utils.json \
+	install -D -m 644 jupyter-config/course_utils.json \
 	  $(VENV)/share/jupyter/lab/settings/overrides.d/course_utils.json
 	touch $(STAMP)
 

@@ -250,8 +250,22 @@ def test_release_ships_the_helpers_without_the_instructor_tools(release: Path) -
     assert shipped == expected
     assert not (release / PACKAGE / "instructor").exists()
     assert sorted(p.name for p in (release / "notebooks").iterdir()) == [p.name for p in NOTEBOOKS]
-    for name in ("LICENSE", "data/README.md", ".gitignore", "constraints.txt"):
+    for name in (
+        "LICENSE",
+        "data/README.md",
+        ".gitignore",
+        "constraints.txt",
+        "jupyter-config/course_utils.json",
+    ):
         assert (release / name).is_file(), name
+
+
+def test_cpu_only_pytorch_is_advice_not_configuration(release: Path) -> None:
+    # PyTorch's CPU index is a choice for laptops: no packaging file forces it on a GPU.
+    for folder in (ROOT, release):
+        for name in ("pyproject.toml", "constraints.txt", "environment.yml", "Makefile"):
+            if (folder / name).is_file():
+                assert "download.pytorch.org" not in (folder / name).read_text(), name
 
 
 def test_student_pyproject_installs_no_instructor_tools(release: Path) -> None:
@@ -274,6 +288,56 @@ def test_student_pyproject_installs_no_instructor_tools(release: Path) -> None:
     assert {"torch", "torchvision", "jupyterlab"} <= pins and not pins & instructor_only
 
 
+def readme_times(readme: str) -> dict[str, str]:
+    """The time column of the student README's notebook table, by notebook file."""
+    rows = re.findall(r"^\| .* \| `notebooks/(.+?)` \| (.+?) \|$", readme, re.MULTILINE)
+    return dict(rows)
+
+
+def test_readme_gives_the_times_that_course_run_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # results.json as `course run` writes it after a quick run on a CPU, in build/ of the
+    # folder `make run` and `make release` both run in.
+    from course_utils.instructor.run import NotebookResult, write_results
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "build").mkdir()
+    record = {"profile": "quick", "data": "embedded", "device": "cpu"}
+    runs = [
+        NotebookResult(p.name, "", 60.0 * (i + 1), record=record) for i, p in enumerate(NOTEBOOKS)
+    ]
+    write_results(runs, tmp_path / "build")
+    assert cli.main(["release", str(NOTEBOOK_DIR), "--out", "build/student"]) == 0
+    times = readme_times((tmp_path / "build/student/README.md").read_text())
+    assert times == {p.name: f"about {i + 1} min" for i, p in enumerate(NOTEBOOKS)}
+
+
+@pytest.mark.slow
+def test_release_after_a_quick_cpu_run_gives_its_times(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The real sequence, `course run --profile quick` then `course release`, on a small
+    # notebook: the README must give its measured time, not "not measured".
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell("# A short notebook"),
+            new_code_cell("from course_utils import config\nrun = config.start_run()"),
+        ],
+        metadata={"kernelspec": nbformat.read(NOTEBOOKS[0], as_version=4).metadata.kernelspec},
+    )
+    nbformat.write(nb, folder / "t1_short.ipynb")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert cli.main(["run", str(folder), "--profile", "quick", "--timeout", "300"]) == 0
+    assert cli.main(["release", str(folder), "--out", "build/student"]) == 0
+    readme = (tmp_path / "build/student/README.md").read_text()
+    assert readme_times(readme) == {"t1_short.ipynb": "under a minute"}
+    assert "The times were not measured" not in readme
+
+
 def test_student_readme(release: Path) -> None:
     readme = (release / "README.md").read_text()
     assert readme != (ROOT / "README.md").read_text()
@@ -285,6 +349,10 @@ def test_student_readme(release: Path) -> None:
         "Handing in",
         "COURSE_DATA_DIR",
         "NotImplementedError",
+        # The CPU-only PyTorch for a laptop without an NVIDIA GPU, with the sizes.
+        "pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu",
+        "2.9 GB",
+        "200 MB",
     ):
         assert needed in readme, needed
     for row in readme.splitlines():

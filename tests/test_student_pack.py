@@ -187,6 +187,13 @@ def test_installed_package_data(student_env: dict) -> None:
         assert (student_env["purelib"] / relative).is_file(), f"{relative} is not installed"
 
 
+def test_jupyterlab_of_the_venv_saves_widget_state(student_env: dict) -> None:
+    # So that a reopened notebook shows its explorers (tests/test_browser_reopen.py).
+    overrides = student_env["venv"] / "share/jupyter/lab/settings/overrides.d"
+    settings = json.loads((overrides / "course_utils.json").read_text())
+    assert settings["@jupyter-widgets/jupyterlab-manager:plugin"] == {"saveState": True}
+
+
 @pytest.mark.parametrize("name", [p.name for p in NOTEBOOKS])
 def test_student_notebook_fails_only_with_not_implemented(student_env: dict, name: str) -> None:
     error = student_env["report"]["errors"][name]

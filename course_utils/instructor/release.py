@@ -21,6 +21,8 @@ installs with a plain ``pip install .``:
 - ``pyproject.toml``: the course's, less what only instructors need: no ``course``
   command, only the ``lab`` extra, and the instructor sub-package left out;
 - ``constraints.txt``: the course's exact pins of what a student installs;
+- ``jupyter-config/``: JupyterLab settings that ``pip install`` puts next to JupyterLab
+  (widget state saved with the notebook, see :mod:`course_utils.widgets`);
 - ``README.md``: the student README (install on a laptop, on Colab, in JupyterLab;
   the time of each notebook on a CPU, read from the ``results.json`` that ``course run``
   writes; how to hand in); the license files, ``data/README.md`` and a ``.gitignore``.
@@ -425,7 +427,7 @@ def prepare_out_dir(out_dir: Path) -> None:
 
 def write_packaging(root: Path, out_dir: Path) -> None:
     """Write the student ``pyproject.toml`` and ``constraints.txt``; copy the license
-    files and ``data/README.md``."""
+    files, ``data/README.md`` and pyproject's data-files (JupyterLab's settings)."""
     import tomli_w  # instructor extra
 
     pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
@@ -437,7 +439,9 @@ def write_packaging(root: Path, out_dir: Path) -> None:
         student_constraints(constraints, student_requirements(pyproject)), encoding="utf-8"
     )
     (out_dir / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
-    for relative in [*pyproject["project"].get("license-files", []), "data/README.md"]:
+    data_files = pyproject.get("tool", {}).get("setuptools", {}).get("data-files", {})
+    shipped = [*pyproject["project"].get("license-files", []), "data/README.md"]
+    for relative in [*shipped, *(path for paths in data_files.values() for path in paths)]:
         if not (root / relative).is_file():
             raise ReleaseError(f"{root / relative} is missing; the student pack needs it")
         (out_dir / relative).parent.mkdir(parents=True, exist_ok=True)
