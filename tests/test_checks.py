@@ -5,6 +5,7 @@ wrong type. Correct answers here are written by hand and compared with PyTorch t
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -311,6 +312,7 @@ TOTAL = 3 * 3 * 3 * 4 + 4 + 16 * 5 + 5  # 197, by hand
         {0: 112, 3: torch.tensor(85)},
         [112, 85],
         (np.int64(112), 85.0),
+        pd.Series({"0": 112, "1": 0, "3": 85}),
     ],
 )
 def test_parameter_count_accepts_any_reasonable_form(answer, capsys):
@@ -394,7 +396,11 @@ def features_net():
 def test_flattened_features(capsys):
     checks.check_flattened_features(4 * 6 * 6, features_net(), (3, 32, 32), widths=[28, 14, 12, 6])
     checks.check_flattened_features(torch.tensor(144), features_net(), (3, 32, 32))
-    assert capsys.readouterr().out.count("PASS check_flattened_features") == 2
+    for form in (tuple, np.array, torch.tensor):
+        checks.check_flattened_features(
+            np.int64(144), features_net(), (3, 32, 32), widths=form([28, 14, 12, 6])
+        )
+    assert capsys.readouterr().out.count("PASS check_flattened_features") == 5
     wrong_pool = failure(
         checks.check_flattened_features, 4 * 5 * 5, features_net(), (3, 32, 32), [28, 14, 12, 5]
     )

@@ -65,9 +65,7 @@ def _layers_with_parameters(model: nn.Module) -> dict[str, nn.Module]:
     return {name: module for name, module in model.named_modules() if sum(_own_counts(module))}
 
 
-def check_parameter_count(
-    answer: int | Mapping[Any, Any] | Sequence[Any], model: nn.Module
-) -> None:
+def check_parameter_count(answer: Any, model: nn.Module) -> None:
     """Check a parameter count, in total (an int) or per layer (a dict keyed by the layer
     names of ``model.named_modules()``, as str or int; layers without parameters may be
     left out or given as 0; or a list of the counts of the layers with parameters, in
@@ -84,6 +82,8 @@ channels, 3x3): your count 72 is wrong. Did you forget the biases (one per outpu
     layers = _layers_with_parameters(model)
     total = sum(p.numel() for p in model.parameters())
     table: Mapping[Any, Any] | None = None
+    if callable(getattr(answer, "to_dict", None)) and not isinstance(answer, Mapping):
+        answer = answer.to_dict()  # a pandas Series indexed by layer name
     if isinstance(answer, (list, tuple)) and len(answer) == len(layers) > 1:
         table = dict(zip(layers, answer, strict=True))  # one count per layer, in order
     elif isinstance(answer, Mapping):
@@ -215,6 +215,8 @@ traced forward pass
     finally:
         for handle in handles:
             handle.remove()
+    if isinstance(widths, (np.ndarray, torch.Tensor)) and widths.ndim == 1:
+        widths = widths.tolist()  # an array of widths is a list of widths
     if widths is not None:
         if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence):
             fail(
