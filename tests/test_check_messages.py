@@ -246,3 +246,51 @@ def test_an_error_in_the_students_function_shows_its_line_and_nothing_of_the_cou
     assert "raised IndexError" in lines[0]
     assert any("in your convolve2d" in line and "image[100]" in line for line in lines)
     assert not any("checks/" in line for line in lines)
+
+
+# --- parameter-formula and filter-size hints: only the mistake that was made ----------
+
+CONV_MISTAKES = {
+    "no bias": (lambda f, i, o: f * f * i * o, "forget the biases"),
+    "no input channels": (lambda f, i, o: f * f * o + o, "forget the input channels"),
+    "one dimension": (lambda f, i, o: f * i * o + o, "count both of its dimensions"),
+    "bias per input": (lambda f, i, o: f * f * i * o + i, "One bias per filter"),
+    "garbage": (lambda f, i, o: f * f * i * o + o + 7 + f % 3, None),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CONV_MISTAKES))
+@pytest.mark.parametrize("seed", range(3))
+def test_a_parameter_hint_never_names_a_mistake_not_made(kind, seed):
+    wrong, own = CONV_MISTAKES[kind]
+    message = failure(
+        checks.check_parameter_formulas,
+        wrong,
+        lambda n_in, n_out: n_in * n_out + n_out,
+        rng=np.random.default_rng(seed),
+    )
+    named = [phrase for _, phrase in CONV_MISTAKES.values() if phrase and phrase in message]
+    assert named in ([own], []), message
+    if own is not None:
+        assert own in message
+
+
+def largest_filter(w_in, w_out, s, p):
+    return w_in + 2 * p - (w_out - 1) * s
+
+
+FILTER_MISTAKES = {
+    "no padding": (lambda w, o, s, p: largest_filter(w, o, s, 0), "ignores the padding"),
+    "padding once": (lambda w, o, s, p: w + p - (o - 1) * s, "padding counted once"),
+    "no stride": (lambda w, o, s, p: largest_filter(w, o, 1, p), "ignores the stride"),
+    "garbage": (lambda w, o, s, p: largest_filter(w, o, s, p) + 2 + w % 3, None),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FILTER_MISTAKES))
+@pytest.mark.parametrize("seed", range(3))
+def test_a_filter_size_hint_never_names_a_mistake_not_made(kind, seed):
+    wrong, own = FILTER_MISTAKES[kind]
+    message = failure(checks.check_filter_size, wrong, rng=np.random.default_rng(seed))
+    named = [phrase for _, phrase in FILTER_MISTAKES.values() if phrase and phrase in message]
+    assert named in ([own], []), message

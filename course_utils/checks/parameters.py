@@ -7,6 +7,7 @@ forward pass of a dummy batch. A wrong count names the layer and the kind of mis
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -140,6 +141,39 @@ def _layer_name(module: nn.Module) -> str:
     return type(module).__name__
 
 
+# Sizes a formula is asked again before a hint names its mistake: one count can fit
+# several mistakes, a formula's counts on these fit only the one it makes.
+_CONV_PROBES = [(3, 4, 5), (5, 2, 7), (2, 6, 3)]
+_LINEAR_PROBES = [(17, 5), (3, 11), (40, 9)]
+
+
+def _kind(hint: str) -> str:
+    """A hint without its numbers: the same kind of mistake at other sizes."""
+    return re.sub(r"[\d,]+", "#", hint)
+
+
+def _formula_hint(
+    student: Callable[..., Any],
+    got: int,
+    layer: nn.Module,
+    make_layer: Callable[..., nn.Module],
+    probes: list[tuple[int, ...]],
+) -> str:
+    """The hint for ``got`` when the student's formula makes the same kind of mistake on
+    every probe; else ``""``."""
+    hint = _layer_hint(got, layer)
+    for probe in probes if hint else []:
+        probe_layer = make_layer(*probe)
+        try:
+            answer = whole_number("", student(*probe), "")
+        except Exception:  # a probe it cannot answer is no evidence for the hint
+            return ""
+        right = sum(p.numel() for p in probe_layer.parameters())
+        if answer == right or _kind(_layer_hint(answer, probe_layer)) != _kind(hint):
+            return ""
+    return hint
+
+
 def check_parameter_formulas(
     conv_params: Callable[[int, int, int], Any],
     linear_params: Callable[[int, int], Any],
@@ -166,21 +200,17 @@ c_out=1) is 0, but nn.Conv2d has another count.
         got = whole_number(name, call(name, conv_params, (f, c_in, c_out), what), what)
         conv = nn.Conv2d(c_in, c_out, f)
         if got != sum(p.numel() for p in conv.parameters()):
-            fail(
-                name,
-                f"{what} is {got:,}, but nn.Conv2d has another count. "
-                f"{_layer_hint(got, conv)}".rstrip(),
+            hint = _formula_hint(
+                conv_params, got, conv, lambda f, i, o: nn.Conv2d(i, o, f), _CONV_PROBES
             )
+            fail(name, f"{what} is {got:,}, but nn.Conv2d has another count. {hint}".rstrip())
         n_in, n_out = (int(v) for v in generator.integers(1, top_features, size=2))
         what = f"linear_params(n_in={n_in}, n_out={n_out})"
         got = whole_number(name, call(name, linear_params, (n_in, n_out), what), what)
         linear = nn.Linear(n_in, n_out)
         if got != sum(p.numel() for p in linear.parameters()):
-            fail(
-                name,
-                f"{what} is {got:,}, but nn.Linear has another count. "
-                f"{_layer_hint(got, linear)}".rstrip(),
-            )
+            hint = _formula_hint(linear_params, got, linear, nn.Linear, _LINEAR_PROBES)
+            fail(name, f"{what} is {got:,}, but nn.Linear has another count. {hint}".rstrip())
     passed(
         name,
         f"{N_RANDOM_CASES} random convolutions and linear layers agree with "
