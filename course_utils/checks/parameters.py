@@ -157,7 +157,7 @@ def _formula_hint(
     got: int,
     layer: nn.Module,
     make_layer: Callable[..., nn.Module],
-    probes: list[tuple[int, ...]],
+    probes: Sequence[tuple[int, ...]],
 ) -> str:
     """The hint for ``got`` when the student's formula makes the same kind of mistake on
     every probe; else ``""``."""
