@@ -69,6 +69,10 @@ class Explorer(ipywidgets.interactive):
         self._start = {name: control.value for name, control in controls.items()}
         self._fallback: dict[str, str] | None = None
         super().__init__(draw, **controls)
+        # ipywidgets 8 has drawn the first figure now; 7 waits for _ipython_display_, which
+        # this class gives up (above), so draw it here.
+        if hasattr(self, "on_displayed"):
+            self.update()
 
     def fallback_bundle(self) -> dict[str, str]:
         """The ``text/plain`` and ``image/png`` that stand in for the widget.

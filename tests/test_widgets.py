@@ -145,3 +145,26 @@ def test_browser_draws_the_real_figure(monkeypatch):
     titles = [ax.get_title() for ax in shown[-1].axes if ax.get_title()]
     assert titles == ["input", "conv2 ch 1"]
     plt.close("all")
+
+
+def test_displayed_explorer_carries_a_picture_of_its_start(monkeypatch):
+    # What IPython publishes for the explorer: a frontend without the widget's model
+    # (the kernel gone, another machine) shows the PNG, drawn at the starting values.
+    from IPython.core.formatters import DisplayFormatter
+
+    drawn = []
+
+    def plot(W, F, S, P, output_size):
+        drawn.append((W, F, S, P))
+        return widgets.plt.figure()
+
+    monkeypatch.setattr(widgets.viz, "plot_filter_positions", plot)
+    explorer = widgets.conv_arithmetic_explorer(formula)
+    controls(explorer)["W"].value = 12
+
+    bundle, _ = DisplayFormatter().format(explorer)
+
+    assert bundle[widgets.WIDGET_VIEW]["model_id"] == explorer.model_id
+    assert bundle["image/png"] and drawn[-1] == (7, 3, 2, 1)
+    assert bundle["text/plain"].endswith("the picture shows W=7, F=3, S=2, P=1")
+    widgets.plt.close("all")
