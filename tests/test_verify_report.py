@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from course_utils.instructor.verify import ERROR, MISMATCH, CellCheck, Limits, Verdict, report
+from course_utils.instructor.verify.submission import solution_tokens
 
 LINE = "7" * 20 * 2**20  # the 20 MB line of the issue
 SMALL = 200_000  # bytes: what a report of three submissions may take, far below one line
@@ -31,6 +32,7 @@ def hostile(name: str) -> Verdict:
         checks=[CellCheck(5, "print(widths)", True, diff=f"-{LINE}\n+[24, 20, 10]")],
         results={"accuracy": LINE},
         answers={"answer-1": LINE},
+        tokens=solution_tokens([f"def {'f' * len(LINE)}():\n    return {LINE}"]),
     )
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from course_utils.instructor.verify import VERIFIED, Verdict, report
 from course_utils.instructor.verify.similarity import release_tokens, similar_pairs, winnow
-from course_utils.instructor.verify.submission import MAX_TOKENS, solution_tokens
+from course_utils.instructor.verify.submission import MAX_TOKEN_CHARS, MAX_TOKENS, solution_tokens
 from course_utils.instructor.verify.template import SOLUTION, Template, cell_role
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,6 +203,9 @@ def test_tokens_are_bounded_and_names_become_roles() -> None:
     assert solution_tokens(["s = a + b"]) == solution_tokens(["total = x + y  # sum"])
     assert solution_tokens(["y = np.zeros(3)"]) != solution_tokens(["y = np.ones(3)"])
     assert len(solution_tokens(["x = 1\n" * MAX_TOKENS])) == MAX_TOKENS
+    start = time.perf_counter()
+    huge = solution_tokens([f"x = {'9' * 20 * 2**20}"])  # a 20 MB number: read in part
+    assert huge[-1] == "9" * MAX_TOKEN_CHARS and time.perf_counter() - start < 10
     assert winnow("a b c".split()) and not winnow([])
 
 

@@ -91,7 +91,7 @@ def units_of(tokens: Sequence[str]) -> dict[str, set[int]]:
 
     >>> from course_utils.instructor.verify.submission import solution_tokens
     >>> sorted(units_of(solution_tokens(["import os\\ndef f(x):\\n    return x + 1"])))
-    ['cell 1', 'f']
+    ['f', 'student cell 1']
     """
     runs: list[tuple[str, list[str]]] = []
     for token in tokens:

@@ -25,9 +25,13 @@ from course_utils.notebooks import describe_error, short_error
 MAX_BYTES = 64 * 2**20
 # Opens each unit of :func:`solution_tokens`; no code token holds a space after a ``#``.
 UNIT_MARK = "# "
-# Tokens kept of one submission's solution code: ten times a whole assignment's, so that a
-# hostile cell cannot fill the gradebook (tokens are stored in it) or slow the comparison.
-MAX_TOKENS = 20_000
+# Tokens kept of one submission's solution code (ten times a whole assignment's), and
+# characters of each (a name or number may be megabytes long): tokens are stored in the
+# gradebook, so a hostile cell can neither fill it nor slow the comparison.
+MAX_TOKENS = 10_000
+MAX_TOKEN_CHARS = 40
+# Characters of solution code read at all: Python's tokenizer takes seconds per megabyte.
+MAX_SOURCE_CHARS = 200_000
 # Names that keep their spelling: what they mean does not change with the student's naming.
 KEPT_NAMES = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins))
 SKIPPED_TOKENS = (
@@ -102,25 +106,31 @@ def solution_tokens(sources: Sequence[str]) -> list[str]:
     """Solution code as normalised tokens, one unit per function, class or cell rest.
 
     Each top-level function or class, and the rest of each cell, is a unit opened by a
-    marker token (:data:`UNIT_MARK` and its label: the function's name, or ``cell N``,
-    counting the given sources from 1). Tokens drop comments and layout, and a name
-    becomes its role, not itself: ``F`` when it is called or defined, ``N`` otherwise;
+    marker token (:data:`UNIT_MARK` and its label: the function's name, or
+    ``student cell N``, counting the given sources from 1). Tokens drop comments and
+    layout, and a name becomes its role, not itself: ``F`` when it is called or defined,
+    ``N`` otherwise;
     names after a dot (``np.zeros``'s ``zeros``), builtins and keywords stay, strings
     become ``S``. So renaming, reformatting, an added import or reordered functions change
-    no unit's tokens (:mod:`.similarity` compares them). At most :data:`MAX_TOKENS`.
+    no unit's tokens (:mod:`.similarity` compares them). At most :data:`MAX_TOKENS`
+    tokens of at most :data:`MAX_TOKEN_CHARS` characters each, from the first
+    :data:`MAX_SOURCE_CHARS` characters of code.
 
     >>> solution_tokens(["total = a + b  # sum"]) == solution_tokens(["s=x+y"])
     True
     >>> " ".join(solution_tokens(["import numpy\\ndef f(x):\\n    return len(x)"]))
-    '# f def F ( N ) : return len ( N ) # cell 1 import N'
+    '# f def F ( N ) : return len ( N ) # student cell 1 import N'
     """
     tokens: list[str] = []
-    for number, source in enumerate(sources, start=1):
-        for label, code in code_units(source, f"cell {number}"):
+    left = MAX_SOURCE_CHARS
+    for number, whole in enumerate(sources, start=1):
+        source = whole[:left]
+        left -= len(source)
+        for label, code in code_units(source, f"student cell {number}"):
             unit = normalised_tokens(code)
             if unit:  # not only comments (the rest of a cell is often a marker comment)
                 tokens += [UNIT_MARK + label, *unit]
-    return tokens[:MAX_TOKENS]
+    return [token[:MAX_TOKEN_CHARS] for token in tokens[:MAX_TOKENS]]
 
 
 def code_units(source: str, rest: str) -> list[tuple[str, str]]:
