@@ -473,3 +473,13 @@ def test_cli_load_and_scores_round_trip(tmp_path: Path, capsys) -> None:
     scores.write_text(text.replace("reason", "nonsense"))
     assert main(["grade", "scores-import", *db, str(scores)]) == 2
     assert "nothing imported" in capsys.readouterr().err
+
+
+def test_progress_counts_items_and_nothing_applies(graded) -> None:
+    course, store = graded
+    progress = {q["id"]: q["marked"] for q in store.questions()}
+    assert progress == {"q1": 0, "q2": 0}
+    store.set_mark(course.alice, item_id(store, "q1", "reason"), True)
+    store.set_note(course.bob, "q1", "")  # graded: nothing applies
+    assert {q["id"]: q["marked"] for q in store.questions()} == {"q1": 2, "q2": 0}
+    assert [a["graded"] for a in store.answers("q2")] == [False, False]

@@ -65,6 +65,18 @@ def focused_name(driver: WebDriver) -> str:
     return heading.text.removeprefix(points).strip()
 
 
+def typeset(driver: WebDriver) -> bool:
+    """Whether MathJax has typeset the question: no raw LaTeX left in it."""
+    return "\\(" not in driver.find_element(By.CSS_SELECTOR, "main .box").text
+
+
+def points_shown(driver: WebDriver, index: int) -> str:
+    """What answer ``index``'s heading shows: its points, or "ungraded"."""
+    return str(
+        driver.find_element(By.CSS_SELECTOR, f'section.answer[data-index="{index}"] .points').text
+    )
+
+
 def item_box(driver: WebDriver, index: int, item: int) -> WebElement:
     """The checkbox of rubric item ``item`` (0-based) in answer ``index``."""
     return driver.find_elements(
@@ -82,6 +94,7 @@ def test_grade_two_questions_keyboard_and_mouse(tmp_path: Path, browser: WebDriv
     try:
         driver.get(server.url)
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "section.answer.focused"))
+        wait.until(typeset)  # maths in the question, by the MathJax served here (offline)
         body = driver.find_element(By.TAG_NAME, "body")
         anonymous = focused_name(driver)
         assert anonymous.startswith("Student ") and "alice" not in anonymous
@@ -99,7 +112,7 @@ def test_grade_two_questions_keyboard_and_mouse(tmp_path: Path, browser: WebDriv
         second = focused_name(driver)
         assert second != first
         item_box(driver, 1, 1).click()
-        wait.until(lambda d: item_box(d, 1, 1).is_selected())
+        wait.until(lambda d: points_shown(d, 1) == "1 pts")  # saved, and counted
         manual[second] += 1
         body = driver.find_element(By.TAG_NAME, "body")
         body.send_keys("c")
@@ -116,12 +129,17 @@ def test_grade_two_questions_keyboard_and_mouse(tmp_path: Path, browser: WebDriv
         body.send_keys("2")
         wait.until(lambda d: item_box(d, 0, 1).is_selected())
         manual[third] += 2
+        body.send_keys("j", "0")  # the other answer: graded, nothing applies
+        wait.until(lambda d: points_shown(d, 1) == "0 pts")
+        progress = 'button[data-question="q2"] .progress'  # marked / answers
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, progress).text == "2/2")
         if os.environ.get("COURSE_GRADE_SCREENSHOT"):
             body.send_keys("p")  # the first question, with its marks, for the guide
             wait.until(lambda d: "Question 1 of 2" in d.find_element(By.TAG_NAME, "h2").text)
             wait.until(lambda d: item_box(d, 0, 0).is_selected())
             body.send_keys("a")  # anonymous, as a grader works
             wait.until(lambda d: focused_name(d).startswith("Student "))
+            wait.until(typeset)
             driver.save_screenshot(os.environ["COURSE_GRADE_SCREENSHOT"])
             body.send_keys("a")
 
@@ -139,7 +157,7 @@ def test_grade_two_questions_keyboard_and_mouse(tmp_path: Path, browser: WebDriv
         server.shutdown()
         server.server_close()
     comments = server_comments(course.db)
-    assert comments == {"Say why the flip does not matter."}
+    assert comments == {"Say why the flip does not matter.", ""}  # "" from key 0
 
 
 def server_comments(db: Path) -> set[str]:

@@ -266,11 +266,16 @@ class Store:
     # Reading -----------------------------------------------------------------------------
 
     def questions(self) -> list[sqlite3.Row]:
-        """Every question with a submission to grade, in notebook order, with progress."""
+        """Every question with a submission to grade, in notebook order, with progress.
+
+        ``marked`` counts the answers graded: given an item, or a comment or adjustment
+        (also an empty one: "nothing applies").
+        """
         return self.db.execute(
             "SELECT q.*, (SELECT count(*) FROM submissions s WHERE s.template=q.template) AS "
-            "answers, (SELECT count(DISTINCT s.name) FROM submissions s JOIN marks m ON "
-            "m.submission=s.name JOIN items i ON i.id=m.item WHERE i.question=q.id) AS marked "
+            "answers, (SELECT count(*) FROM (SELECT m.submission FROM marks m JOIN items i "
+            "ON i.id=m.item WHERE i.question=q.id UNION SELECT n.submission FROM notes n "
+            "WHERE n.question=q.id)) AS marked "
             "FROM questions q WHERE q.template IN (SELECT template FROM submissions) "
             "ORDER BY q.template, q.position"
         ).fetchall()
@@ -288,7 +293,8 @@ class Store:
             raise KeyError(question)
         rows = self.db.execute(
             "SELECT s.name, s.student, s.pseudonym, coalesce(a.text, '') AS text, "
-            "coalesce(n.comment, '') AS comment, coalesce(n.adjust, 0) AS adjust "
+            "coalesce(n.comment, '') AS comment, coalesce(n.adjust, 0) AS adjust, "
+            "n.submission IS NOT NULL AS noted "
             "FROM submissions s LEFT JOIN answers a ON a.submission=s.name AND a.question=? "
             "LEFT JOIN notes n ON n.submission=s.name AND n.question=? "
             "WHERE s.template=? ORDER BY s.pseudonym",
@@ -311,7 +317,8 @@ class Store:
                     (r["name"], question),
                 )
             ]
-            out.append({**dict(r), "marks": marks, "figures": figures})
+            graded = bool(marks) or bool(r["noted"])
+            out.append({**dict(r), "marks": marks, "figures": figures, "graded": graded})
         return out
 
     def manual_points(self, submission: str, question: str | None = None) -> float:
