@@ -252,6 +252,18 @@ def test_a_deleted_course_code_cell_runs_where_the_course_has_it(template: Templ
     ]
 
 
+def test_a_moved_course_code_cell_runs_where_the_course_has_it(template: Template) -> None:
+    nb = copy.deepcopy(template.nb)
+    nb.cells.insert(20, nb.cells.pop(index_of(nb, "import matplotlib")))
+    alignment = align(template, nb)
+    sources = [cell.source for cell in alignment.run.cells]
+    assert sources.index(template.nb.cells[3].source) == 3
+    assert sources.count(template.nb.cells[3].source) == 1
+    assert alignment.notes == [
+        "cell 3 (import matplotlib.pyplot as plt) was moved: it ran where the course has it"
+    ]
+
+
 def test_without_ids_an_edited_checked_cell_is_still_caught(template: Template) -> None:
     nb = without_ids(copy.deepcopy(template.nb))
     nb.cells[index_of(nb, "result = convolve2d")].source += '\nprint("PASS")'
