@@ -58,7 +58,10 @@ def templates(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def no_runs(monkeypatch: pytest.MonkeyPatch) -> dict[str, list]:
-    """Record the templates re-executed and the batch, instead of running either."""
+    """Record the templates re-executed and the batch, instead of running either.
+
+    The sandbox is taken to be there: these tests are about the command, not bubblewrap.
+    """
     calls: dict[str, list] = {"templates": [], "unsafe": []}
 
     def reference(template: Template, limits: Any, unsafe: bool) -> tuple[Template, str]:
@@ -74,6 +77,7 @@ def no_runs(monkeypatch: pytest.MonkeyPatch) -> dict[str, list]:
 
     monkeypatch.setattr(command, "with_reference", reference)
     monkeypatch.setattr(command, "verify_all", verify_all)
+    monkeypatch.setattr(command, "sandbox_problem", lambda: None)  # bwrap or not
     monkeypatch.delenv(command.UNSAFE_ENV, raising=False)
     return calls
 
