@@ -22,7 +22,8 @@ traceback through this package.
 One module per kind of task: :mod:`~course_utils.checks.convolution`,
 :mod:`~course_utils.checks.sizes`, :mod:`~course_utils.checks.parameters`,
 :mod:`~course_utils.checks.statistics`, :mod:`~course_utils.checks.training` and
-:mod:`~course_utils.checks.grad_cam`.
+:mod:`~course_utils.checks.grad_cam`; :mod:`~course_utils.checks.by_hand` tells whether a
+function meant to be written by hand calls a library convolution.
 """
 
 from course_utils.checks._core import CheckFailed
