@@ -37,7 +37,7 @@ MIN_UNIT = 6  # fingerprints a unit needs to be listed on its own (about 15 toke
 MIN_SHARED = 6  # fingerprints a pair must share to be looked at at all
 COMMON_SHARE = 0.1  # a fingerprint in more than this share of a class is common code...
 COMMON_MIN = 10  # ...and in more than this many submissions (MOSS's default cut)
-LABEL_WIDTH = 40  # characters of a unit's label (a function name) in the report
+UNITS_SHOWN = 10  # alike functions and cells named in a pair's line of the report
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,12 @@ class SimilarPair:
 
         >>> SimilarPair("a.ipynb", "b.ipynb", 1.0, ("convolve2d",)).describe()
         'a.ipynb and b.ipynb: 100% of the solution code alike (convolve2d)'
+        >>> SimilarPair("a", "b", 0.5, tuple("fghijklmnopq")).describe()
+        'a and b: 50% of the solution code alike (f, g, h, i, j, k, l, m, n, o and 2 more)'
         """
-        units = ", ".join(label[:LABEL_WIDTH] for label in self.units)
+        # Labels are tokens, so each is short; a long list is cut.
+        more = len(self.units) - UNITS_SHOWN
+        units = ", ".join(self.units[:UNITS_SHOWN]) + (f" and {more} more" if more > 0 else "")
         return f"{self.first} and {self.second}: {self.ratio:.0%} of the solution code alike" + (
             f" ({units})" if units else ""
         )
