@@ -11,7 +11,9 @@ is its own folder). :func:`require_result` runs the notebook that writes a missi
 result, in the same profile, before loading it. It also remakes a *stale* result: one
 from another profile or data source, or written before the data code or the producing
 notebook's code last changed (each result records a fingerprint of both), since its
-numbers then no longer belong to the notebooks as they are.
+numbers then no longer belong to the notebooks as they are. Before it runs a notebook it
+says so, with the time that notebook took when the course was built, and in a notebook
+someone works in it asks first.
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ DEFAULT_FOLDER = "results"
 # Which notebook writes which result, so that a missing one can be made or asked for.
 PRODUCERS: dict[str, str] = {
     "a2_best": "a2_t3_improving_the_network.ipynb",
+}
+# How long each producing notebook ran in the quick profile when the course was built
+# (`course run` on a 2-core CPU, README), to say what remaking a result costs.
+PRODUCER_QUICK_CPU_MINUTES: dict[str, float] = {
+    "a2_best": 3.2,
 }
 # Per-cell limit for running a producing notebook, as `course run` uses it.
 PRODUCER_CELL_TIMEOUT = 1800
@@ -202,6 +209,22 @@ def _stale_reason(
     return None
 
 
+def ask_to_go_on(question: str) -> bool:
+    """Ask ``question`` (yes is the default) where someone can answer it.
+
+    A run that nobody watches (``course run``, nbval, a script without input) goes on:
+    Jupyter refuses input to a notebook run headlessly, pytest to a test.
+
+    >>> ask_to_go_on("Run it now? [Y/n] ")  # under pytest, which gives no input
+    Run it now? [Y/n] True
+    """
+    try:
+        answer = input(question)
+    except (EOFError, OSError, NotImplementedError):  # IPython's StdinNotImplementedError
+        return True
+    return answer.strip().lower() in ("", "y", "yes")
+
+
 def require_result(
     name: str, run: config.Run, folder: str | Path = DEFAULT_FOLDER, notebook_dir: str | Path = "."
 ) -> dict:
@@ -210,8 +233,10 @@ def require_result(
     When the file is missing, or was made in another profile, on another data source
     or by other code (see :func:`save_result`), the notebook that writes it
     (:data:`PRODUCERS`, looked for in ``notebook_dir``) is executed headlessly in
-    ``run``'s profile, with a printed NOTICE, and the fresh result is loaded. Without
-    that notebook, or when it fails, the error says what to do.
+    ``run``'s profile and the fresh result is loaded. A NOTICE says why and how long that
+    notebook took when the course was built; where someone can answer
+    (:func:`ask_to_go_on`), they choose whether to run it now. Without that notebook,
+    when it fails or when they decline, the error says what to do.
 
     >>> run = config.start_run(profile="smoke", quiet=True)
     >>> require_result("a2_best", run, folder="/no/such/folder",
@@ -232,11 +257,23 @@ def require_result(
             f"course's notebooks next to this one, or copy {name}.json from a run of that "
             f"notebook into {folder}."
         )
+    minutes = PRODUCER_QUICK_CPU_MINUTES.get(name)
+    cost = (
+        f" When the course was built it took about {minutes:.0f} min in the quick profile "
+        "on a 2-core CPU."
+        if minutes
+        else ""
+    )
     print(
-        f"NOTICE: {reason}. Running {notebook.name} in the {run.profile.name} profile "
-        f"first to produce it; this takes as long as that notebook does.",
+        f"NOTICE: {reason}. To make it, {notebook.name} runs from top to bottom in the "
+        f"{run.profile.name} profile, without showing its cells.{cost}",
         flush=True,
     )
+    if not ask_to_go_on(f"Run {notebook.name} now? [Y/n] "):
+        raise RuntimeError(
+            f"{notebook.name} was not run, so there is no up-to-date {name!r} result. Open "
+            f"and run {notebook.name} yourself (it saves the result), then this cell again."
+        )
     # Imported here: the notebook runner (nbclient, nbconvert) is needed only now.
     import nbformat
 

@@ -182,3 +182,51 @@ def test_a_result_made_with_other_data_code_is_made_again(
     loaded = results.require_result("toy", run, folder=folder, notebook_dir=toy_producer)
     assert ran and loaded["data_code"] == results.data_code_fingerprint()
     assert "another version of the data code" in capsys.readouterr().out
+
+
+def test_a_student_is_asked_before_a_notebook_runs(toy_producer, run, monkeypatch, capsys):
+    folder = toy_producer / "results"
+    monkeypatch.setitem(results.PRODUCER_QUICK_CPU_MINUTES, "toy", 3.2)
+    questions = []
+    answers = iter(["n", ""])
+
+    def answer(question):
+        questions.append(question)
+        return next(answers)
+
+    monkeypatch.setattr("builtins.input", answer)
+    ran = []
+
+    def fake_execute(nb, where, timeout, env, **kwargs):
+        ran.append(where)
+        results.save_result(
+            "toy", [{"epoch": 1, "val_loss": 0.5}], {"acc": 0.5}, run, folder=folder
+        )
+
+    monkeypatch.setattr(notebooks, "execute_notebook", fake_execute)
+    with pytest.raises(RuntimeError, match="toy.ipynb was not run.*run toy.ipynb yourself"):
+        results.require_result("toy", run, folder=folder, notebook_dir=toy_producer)
+    assert ran == [] and questions == ["Run toy.ipynb now? [Y/n] "]
+    notice = capsys.readouterr().out
+    assert "does not exist" in notice and "about 3 min in the quick profile" in notice
+
+    loaded = results.require_result("toy", run, folder=folder, notebook_dir=toy_producer)
+    assert ran == [toy_producer] and loaded["test"] == {"acc": 0.5}  # Enter: yes
+
+
+@pytest.mark.parametrize("refusal", [EOFError, OSError, NotImplementedError])
+def test_nobody_to_ask_means_go_on(monkeypatch, refusal):
+    def no_input(question):
+        raise refusal("no stdin")
+
+    monkeypatch.setattr("builtins.input", no_input)
+    assert results.ask_to_go_on("Run it? [Y/n] ")
+
+
+def test_a_headless_kernel_goes_on_without_asking():
+    # What nbclient (course run, nbval, require_result itself) gives a notebook's input().
+    nb = new_notebook(
+        cells=[new_code_cell("from course_utils import results\nprint(results.ask_to_go_on('?'))")]
+    )
+    assert notebooks.execute_notebook(nb, ".", 120, notebooks.kernel_env({})) is None
+    assert nb.cells[0].outputs[-1]["text"].strip() == "True"
