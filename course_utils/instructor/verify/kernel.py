@@ -50,6 +50,7 @@ PORTS = {name: index + 1 for index, name in enumerate(SOCKETS)}
 MAX_MESSAGE_BYTES = 96 * 2**20  # one message from the kernel, arrays included
 MAX_CELL_OUTPUT_CHARS = 4 * 2**20  # the outputs of one cell, images included
 MAX_REPLY_CHARS = 90 * 2**20
+SEND_TIMEOUT_MS = 10_000
 
 
 class KernelGone(RuntimeError):
@@ -84,6 +85,8 @@ def strict_context(context: zmq.Context) -> zmq.Context:
     context.setsockopt(zmq.RECONNECT_IVL, -1)  # never re-resolve a socket path
     context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
     context.setsockopt(zmq.LINGER, 0)
+    # A send to a kernel that is gone waits for a peer forever: give up instead.
+    context.setsockopt(zmq.SNDTIMEO, SEND_TIMEOUT_MS)
     return context
 
 
@@ -231,30 +234,50 @@ class KernelRequests:
     is parsed with :func:`ast.literal_eval`, never evaluated.
     """
 
-    def __init__(self, info: KernelConnectionInfo, timeout: float, interrupt: Callable[[], None]):
+    def __init__(
+        self,
+        info: KernelConnectionInfo,
+        timeout: float,
+        interrupt: Callable[[], None],
+        alive: Callable[[], bool],
+    ):
         self.client = BlockingKernelClient(context=strict_context(zmq.Context()))
         self.client.load_connection_info(info)
         self.client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
-        self.timeout, self.interrupt = timeout, interrupt
+        self.timeout, self.interrupt, self.alive = timeout, interrupt, alive
         self.broken: str | None = None
 
     def request(self, payload: dict) -> str:
         """Send one request; return the server's JSON answer (untrusted)."""
+        if self.broken is None and not self.alive():
+            self.broken = "the kernel has ended"
         if self.broken:
             raise KernelGone(self.broken)
         call = (
             "__import__('course_utils.instructor.verify.remote', fromlist=['serve'])"
             f".serve(get_ipython().user_ns, {json.dumps(payload)!r})"
         )
-        msg_id = self.client.execute(
-            "", silent=True, store_history=False, user_expressions={"r": call}, allow_stdin=False
-        )
+        try:
+            msg_id = self.client.execute(
+                "",
+                silent=True,
+                store_history=False,
+                user_expressions={"r": call},
+                allow_stdin=False,
+            )
+        except zmq.Again:
+            self.broken = "the kernel does not take requests"
+            raise KernelGone(self.broken) from None
         deadline = time.monotonic() + self.timeout
         while True:
             try:
-                reply = self.client.get_shell_msg(timeout=max(0.0, deadline - time.monotonic()))
+                left = deadline - time.monotonic()
+                reply = self.client.get_shell_msg(timeout=max(0.0, min(1.0, left)))
             except queue.Empty:
-                self.interrupt()
+                if self.alive() and time.monotonic() < deadline:
+                    continue
+                if self.alive():
+                    self.interrupt()
                 self.broken = f"no answer within {self.timeout:.0f} s"
                 raise KernelGone(self.broken) from None
             if reply.get("parent_header", {}).get("msg_id") == msg_id:

@@ -453,7 +453,7 @@ def drive(
     """
     wait_for_sockets(host_prefix, alive, limits.notebook_timeout)
     info = connection_info(host_prefix, key)
-    requests = KernelRequests(info, limits.cell_timeout, interrupt)
+    requests = KernelRequests(info, limits.cell_timeout, interrupt, alive)
     try:
         # The first answer: the kernel is up, and its side of the proxy is imported
         # before any of the student's code runs.
