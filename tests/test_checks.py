@@ -898,6 +898,12 @@ oracle = F.conv2d(x, w, padding=1)  # the notebook's own comparison
             ["conv (bound to .conv2d)"],
         ),
         ("def convolve2d(i, k, p):\n    return getattr(F, 'conv2d')(i, k)\n", ["'conv2d'"]),
+        ("def convolve2d(i, k, p):\n    return vars(F)['conv2d'](i, k)\n", ["'conv2d'"]),
+        (
+            "def convolve2d(i, k, p, mode='convolve'):\n    return slide(i, k, mode)\n"
+            "def slide(i, k, mode):\n    return i if mode == 'convolve' else k\n",
+            [],
+        ),
         (
             "def convolve2d(i, k, p):\n    return getattr(F, 'conv' + '2d')(i, k)\n",
             ["getattr with a computed name"],
@@ -918,6 +924,8 @@ oracle = F.conv2d(x, w, padding=1)  # the notebook's own comparison
         "imported alias",
         "module alias via helper",
         "getattr string",
+        "vars lookup",
+        "a mode string of its own",
         "getattr computed",
         "eval",
         "lambda",

@@ -79,15 +79,24 @@ def _parse(source: str) -> list[ast.stmt]:
     return statements
 
 
+def _library_name(node: ast.AST | None) -> str | None:
+    """The library convolution a string constant names (``"conv2d"``), if it is one."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        if node.value.strip() in LIBRARY_CONVOLUTIONS:
+            return node.value.strip()
+    return None
+
+
 def _mentions(node: ast.AST) -> list[str]:
-    """What in ``node`` reaches a library convolution directly, by attribute or string."""
+    """What in ``node`` reaches a library convolution directly: an attribute, a name as a
+    string where it is looked up (``getattr(F, "conv2d")``, ``vars(F)["conv2d"]``), or a
+    lookup that cannot be read (a computed ``getattr``, ``eval``)."""
     found = []
     for child in ast.walk(node):
         if isinstance(child, ast.Attribute) and child.attr in LIBRARY_CONVOLUTIONS:
             found.append(f".{child.attr}")
-        elif isinstance(child, ast.Constant) and isinstance(child.value, str):
-            if child.value.strip() in LIBRARY_CONVOLUTIONS:  # getattr(F, "conv2d")
-                found.append(repr(child.value.strip()))
+        elif isinstance(child, ast.Subscript) and (name := _library_name(child.slice)):
+            found.append(repr(name))
         elif isinstance(child, ast.Call):
             function = child.func
             called = (
@@ -97,11 +106,12 @@ def _mentions(node: ast.AST) -> list[str]:
                 if isinstance(function, ast.Attribute)
                 else ""
             )
+            looked_up = child.args[1] if len(child.args) >= 2 else None
             if called in _DYNAMIC:
                 found.append(f"{called}(...)")
-            elif called == "getattr" and not (
-                len(child.args) >= 2 and isinstance(child.args[1], ast.Constant)
-            ):
+            elif called == "getattr" and (name := _library_name(looked_up)):
+                found.append(repr(name))
+            elif called == "getattr" and not isinstance(looked_up, ast.Constant):
                 found.append("getattr with a computed name")
     return found
 
