@@ -22,7 +22,7 @@ import torch
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from course_utils.instructor.notebook_io import CHECK_TAG, RESULT_TAG
-from course_utils.instructor.verify import VERIFIED, Limits, codec, remote, verify_all
+from course_utils.instructor.verify import ERROR, VERIFIED, Limits, codec, remote, verify_all
 from course_utils.instructor.verify.batch import figures, is_png, with_reference
 from course_utils.instructor.verify.compare import read_sanitizers
 from course_utils.instructor.verify.grader import Grader, captured
@@ -283,3 +283,20 @@ def test_shadowed_print_and_custom_exception_handler_gain_nothing(
     assert verdict.score == 1, [(c.title, c.passed) for c in verdict.checks]
     assert verdict.results == {"doubled": "0"}
     assert os.environ.get(GRADER_MARK) is None
+
+
+@pytestmark_sandbox
+def test_a_kernel_that_dies_fails_the_grader_side_cells_without_a_hang(
+    hidden_dir: Path, tmp_path: Path
+) -> None:
+    dying = handed_out(hidden_dir)
+    cell_by_id(
+        dying, "cell0001"
+    ).source = (
+        "def double(x):\n    return 2 * x\nimport os, signal\nos.kill(os.getpid(), signal.SIGKILL)"
+    )
+    path = submit(tmp_path, "dying", dying)
+    [verdict] = verify_all([path], load_templates(hidden_dir), FAST, read_sanitizers())
+    assert verdict.status == ERROR and "cell 1" in verdict.note, verdict.note
+    assert verdict.score == 0 and verdict.wall_s is not None
+    assert verdict.wall_s < FAST.cell_timeout + 30, "the hidden test did not wait on a dead kernel"
