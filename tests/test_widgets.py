@@ -168,3 +168,15 @@ def test_displayed_explorer_carries_a_picture_of_its_start(monkeypatch):
     assert bundle["image/png"] and drawn[-1] == (7, 3, 2, 1)
     assert bundle["text/plain"].endswith("the picture shows W=7, F=3, S=2, P=1")
     widgets.plt.close("all")
+
+
+def test_an_explorer_over_failing_code_still_displays():
+    # A formula that is still a stub: the live view shows the error, the display works.
+    from IPython.core.formatters import DisplayFormatter
+
+    def stub(W, F, S, P):
+        raise NotImplementedError
+
+    explorer = widgets.conv_arithmetic_explorer(stub)
+    bundle, _ = DisplayFormatter().format(explorer)
+    assert widgets.WIDGET_VIEW in bundle and "image/png" not in bundle
