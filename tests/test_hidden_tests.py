@@ -336,3 +336,8 @@ def test_wrong_networks_fail(notebook, cell_id, name, change):
     namespace = {**solution_namespace(notebook), **wrong_network(notebook, name, change)}
     with pytest.raises(AssertionError):
         run_hidden(notebook, source, namespace, submission_code(notebook), seed=3)
+
+
+def test_every_hidden_test_has_an_answer_here_that_must_fail_it():
+    failing = {cell_id for cell_id, _, _ in WRONG} | {c[1] for c in NETWORK_CHANGES}
+    assert failing == {cell_id for _, cell_id, _ in HIDDEN}
