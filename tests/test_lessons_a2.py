@@ -122,14 +122,14 @@ def test_a2_t2_epoch_cost_fails_when_dropout_peaks_first() -> None:
 # ------------------------------------------------------------------------------------ a2_t3
 
 A2_T3 = "a2_t3_improving_the_network"
-BASELINE_RUNS = {"val_acc": [31.0, 30.0, 32.0], "train_acc": [70.0, 72.0, 71.0]}
-BEARING_OUT = {
-    ("dropout 0.2", "val_acc"): [41.0, 40.0, 42.5],
-    ("dropout 0.2", "gap"): [2.0, 3.0, 1.0],
-    ("augment: all", "val_acc"): [33.0, 31.0, 32.0],
-    ("augment: all", "gap"): [1.0, -1.0, 0.5],
-    ("L2 5e-4", "val_acc"): [31.0, 31.5, 30.0],
-    ("L2 5e-4", "gap"): [30.0, 28.0, 29.0],
+BASELINE_RUNS = {"val_acc": [31.0, 30.0, 32.0], "train_acc": [70.0, 50.0, 72.0]}
+BEARING_OUT = {  # lower mean gaps with dropout and augmentation, none of it significant
+    ("dropout 0.2", "val_acc"): [36.0, 29.0, 32.0],
+    ("dropout 0.2", "gap"): [8.0, 8.5, 16.5],
+    ("augment: all", "val_acc"): [33.0, 26.0, 29.0],
+    ("augment: all", "gap"): [2.0, 8.5, 14.0],
+    ("L2 5e-4", "val_acc"): [34.0, 28.0, 24.0],
+    ("L2 5e-4", "gap"): [26.0, 36.0, 44.0],
 }
 
 
@@ -141,12 +141,9 @@ def a2_t3_findings(
     notebook makes them; ``changes`` replace some runs of ``BEARING_OUT``."""
     samples = {**BEARING_OUT, **(changes or {})}
     baseline_runs = pd.DataFrame(baseline)
-    baseline_gap = baseline_runs["train_acc"] - baseline_runs["val_acc"]
+    baseline_runs["gap"] = baseline_runs["train_acc"] - baseline_runs["val_acc"]
     tests = {
-        key: stats.welch_t_test(
-            values, baseline_runs[key[1]] if key[1] == "val_acc" else baseline_gap
-        )
-        for key, values in samples.items()
+        key: stats.welch_t_test(values, baseline_runs[key[1]]) for key, values in samples.items()
     }
     significant = dict(zip(tests, stats.holm([t.p_value for t in tests.values()]), strict=True))
     namespace = {
@@ -169,25 +166,20 @@ def test_a2_t3_overfitting_fails_when_training_and_validation_agree() -> None:
         a2_t3_findings(baseline={"val_acc": [31.0, 30.0, 32.0], "train_acc": [40.0, 39.0, 41.0]})
 
 
-def test_a2_t3_gap_fails_when_dropout_widens_it() -> None:
-    with pytest.raises(AssertionError, match="dropout 0.2 narrows the gap"):
+def test_a2_t3_lower_gaps_fail_when_dropout_widens_it() -> None:
+    with pytest.raises(AssertionError, match="both lower the mean gap"):
         a2_t3_findings(changes={("dropout 0.2", "gap"): [45.0, 44.0, 47.0]})
 
 
-def test_a2_t3_gap_fails_when_the_narrowing_is_within_the_noise() -> None:
-    with pytest.raises(AssertionError, match="augment: all narrows the gap"):
-        a2_t3_findings(changes={("augment: all", "gap"): [20.0, 60.0, 38.0]})
+def test_a2_t3_lower_gaps_fail_when_augmentation_widens_it() -> None:
+    with pytest.raises(AssertionError, match="both lower the mean gap"):
+        a2_t3_findings(changes={("augment: all", "gap"): [35.0, 30.0, 40.0]})
 
 
-def test_a2_t3_dropout_gain_fails_when_it_loses() -> None:
-    with pytest.raises(AssertionError, match="dropout 0.2 raises the validation accuracy"):
-        a2_t3_findings(changes={("dropout 0.2", "val_acc"): [25.0, 24.0, 26.5]})
-
-
-def test_a2_t3_dropout_gain_fails_when_holm_rejects_it() -> None:
-    # p of about 0.02 alone, but one of six tests: Holm holds it to a stricter bar.
-    with pytest.raises(AssertionError, match="dropout 0.2 raises the validation accuracy"):
-        a2_t3_findings(changes={("dropout 0.2", "val_acc"): [33.5, 34.0, 33.0]})
+def test_a2_t3_no_significance_fails_when_a_difference_clears_holm() -> None:
+    steady = {"val_acc": [31.0, 30.0, 32.0], "train_acc": [70.0, 69.0, 71.5]}
+    with pytest.raises(AssertionError, match="none of the 6 differences"):
+        a2_t3_findings(baseline=steady, changes={("dropout 0.2", "gap"): [2.0, 2.5, 1.5]})
 
 
 # ------------------------------------------------------------------------------------ a2_t4
@@ -196,14 +188,14 @@ A2_T4 = "a2_t4_hyperparameter_sweeps"
 
 
 def a2_t4_findings(steep: list[float]) -> None:
-    centre = [35.0, 33.0, 34.0]
-    others = [
-        [30.0, 31.0, 32.0],
-        [34.0, 35.0, 33.0],
-        [33.0, 34.0, 35.0],
-        [34.0, 33.0, 32.0],
-        [32.0, 33.0, 31.0],
-        [29.0, 30.0, 28.0],
+    centre = [35.0, 31.0, 34.0]
+    others = [  # every one within the seed noise of the centre
+        [31.0, 36.0, 33.0],
+        [34.0, 30.0, 36.0],
+        [33.0, 36.0, 31.0],
+        [35.0, 31.0, 34.0],
+        [32.0, 35.0, 33.0],
+        [30.0, 35.0, 32.0],
     ]
     names = [
         "momentum=0",
@@ -239,18 +231,13 @@ def a2_t4_findings(steep: list[float]) -> None:
     run_cells(A2_T4, ["dd063fb3"], namespace)
 
 
-def test_a2_t4_steep_learning_rate_holds_when_it_stays_at_chance() -> None:
-    a2_t4_findings(steep=[10.0, 10.2, 9.9])
+def test_a2_t4_no_knob_beyond_the_noise_holds_when_the_runs_overlap() -> None:
+    a2_t4_findings(steep=[20.0, 36.0, 30.0])
 
 
-def test_a2_t4_steep_learning_rate_fails_when_it_does_better() -> None:
-    with pytest.raises(AssertionError, match="learning rate of 0.05"):
-        a2_t4_findings(steep=[40.0, 41.0, 39.0])
-
-
-def test_a2_t4_steep_learning_rate_fails_within_the_seed_noise() -> None:
-    with pytest.raises(AssertionError, match="learning rate of 0.05"):
-        a2_t4_findings(steep=[20.0, 36.0, 30.0])
+def test_a2_t4_no_knob_beyond_the_noise_fails_when_one_clears_holm() -> None:
+    with pytest.raises(AssertionError, match="no single knob moves the validation accuracy"):
+        a2_t4_findings(steep=[10.0, 10.2, 9.9])
 
 
 # ------------------------------------------------------------------------------------ a3_t1
