@@ -191,6 +191,7 @@ WRONG = [
         {},
     ),
     ("hidden-a1t1-parameters", {"linear_params": lambda n_in, n_out: n_in * n_out}, {}),
+    ("hidden-a1t1-parameters", {"params_by_hand": {"features.0": 1, "features.3": 2}}, {}),
     ("hidden-a1t1-widths", {"features": 511}, {}),
     (
         "hidden-a1t1-relative-change",
