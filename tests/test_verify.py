@@ -146,7 +146,9 @@ def test_notebook_to_run_takes_only_solution_cells_from_the_submission(
     ]
     assert run.cells[3].source.endswith("print('the answer is', answer)")
     assert "course_utils.checks" in run.cells[3].source, "checks re-imported first"
-    assert len(run.cells) == len(genuine.cells) and notes == []
+    assert len(run.cells) == len(genuine.cells) + 1, "the student's own cell runs too"
+    assert run.cells[-1].source == "print('extra cell')"
+    assert run.cells[-1].metadata.course_role == "student"
     assert all(c.get("outputs", []) == [] for c in run.cells)
 
 
@@ -385,7 +387,7 @@ def test_dask_cluster_grades_like_the_local_pool(
         verdicts = verify_all(
             paths, templates, FAST, read_sanitizers(), scheduler=cluster.scheduler_address
         )
-    assert [v.status for v in verdicts] == [VERIFIED, MISMATCH]
+    assert [v.status for v in verdicts] == [VERIFIED, MISMATCH], [v.note for v in verdicts]
     assert re.search(r"cell 3", verdicts[1].note)
 
 

@@ -40,10 +40,11 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Protocol, TypeVar
 
 from nbformat import NotebookNode
 
@@ -263,6 +264,9 @@ def sandbox_problem() -> str | None:
     return None
 
 
+T = TypeVar("T")
+
+
 class Session(Protocol):
     """The grader's side of a run: called after each cell, then once at the end."""
 
@@ -409,8 +413,10 @@ def run_sandboxed(
                 first = read_child_pid(info_read, alive, limits.notebook_timeout)
                 host_prefix = f"/proc/{first}/root{ipc_inside}"
                 interrupt = functools.partial(interrupt_children, first)
-            started, error = drive(
-                nb, limits, host_prefix, key, alive, interrupt, grading, cell.append
+            started, error = in_own_thread(
+                functools.partial(
+                    drive, nb, limits, host_prefix, key, alive, interrupt, grading, cell.append
+                )
             )
         except KernelGone as exc:
             error = str(exc)
@@ -434,6 +440,33 @@ def run_sandboxed(
         if cgroup is not None:
             cgroup.remove()
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def in_own_thread(work: Callable[[], T]) -> T:
+    """Run ``work`` in a fresh thread and return what it returns (or raise what it raised).
+
+    nbclient and jupyter_client run their coroutines on the calling thread's event loop,
+    found by the thread's name; a Dask worker's threads may share one that is running.
+    A fresh thread has a loop of its own.
+
+    >>> in_own_thread(lambda: threading.current_thread().name.startswith("course-verify"))
+    True
+    """
+    outcome: list = []
+
+    def target() -> None:
+        try:
+            outcome.append((True, work()))
+        except BaseException as exc:  # handed to the caller's thread
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=target, name=f"course-verify-{uuid.uuid4().hex}")
+    thread.start()
+    thread.join()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
 
 
 def drive(
