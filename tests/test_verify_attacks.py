@@ -3,6 +3,11 @@
 Every submission starts from one genuine execution of a1_t1 (a student's honest work),
 then changes what the attack needs. All of them go through one `course verify` run with
 two jobs; each test reads its row, and checks that nothing outside the sandbox changed.
+The template gets one result cell at its end (a1_t1 has none), so that a forged key
+result has something to forge. The classes of issue 18 are each one submission:
+a forged result channel (1), re-imported checks (2), the template's cells rewritten in
+the kernel (3: an input transformer, a custom exception handler, a shadowed print),
+a patched oracle (4) and the instructor's answers stolen into the report (6).
 """
 
 from __future__ import annotations
@@ -42,6 +47,11 @@ NAME = "a1_t1_convolution_arithmetic.ipynb"
 RUN = uuid.uuid4().hex  # marks everything this module plants, so that it can be looked for
 SITE_PACKAGES = Path(next(p for p in sys.path if p.endswith("site-packages")))
 MEMORY_MB = 2048
+RESULT_CELL = 'print(f"lenet_parameters: {sum(p.numel() for p in lenet.parameters())}")'
+# A sentence of the instructor's written answer to the first question: no student's row
+# may ever hold it unless the student wrote it.
+INSTRUCTOR_ANSWER = "simply learn the flipped one"
+CONVOLUTION_CHECK, SIZES_CHECK = "result = convolve2d", 'print(f"size-preserving'
 
 
 def has_cgroups() -> bool:
@@ -81,6 +91,25 @@ def stub(nb: nbformat.NotebookNode) -> None:
     )
 
 
+def right_only_on_the_assignment(nb: nbformat.NotebookNode) -> None:
+    """Keep the genuine convolution for the assignment's 3x5 image, answer zeros elsewhere."""
+    append_to_solution(
+        nb,
+        "def cross_correlate2d",
+        """\
+_real_convolve, _real_correlate = convolve2d, cross_correlate2d
+def convolve2d(image, kernel, padding):
+    if np.shape(image) == (3, 5):
+        return _real_convolve(image, kernel, padding)
+    return np.zeros((1, 1))
+def cross_correlate2d(image, kernel, padding):
+    if np.shape(image) == (3, 5):
+        return _real_correlate(image, kernel, padding)
+    return np.zeros((1, 1))
+""",
+    )
+
+
 def pass_lines(nb: nbformat.NotebookNode) -> dict[str, str]:
     """The genuine ``PASS check_x: ...`` line of every check, from the executed notebook."""
     lines: dict[str, str] = {}
@@ -98,6 +127,8 @@ class Batch:
 
     rows: dict[str, dict[str, str]]
     report: str
+    verdicts: dict[str, dict]  # each submission's entry of gradebook.json
+    cells: dict[str, int]  # template cell index of the convolution and the sizes checks
     code: int
     genuine_sha: str
     honest_sha_after: str
@@ -111,7 +142,11 @@ class Batch:
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory: pytest.TempPathFactory) -> Batch:
     templates = tmp_path_factory.mktemp("templates")
-    shutil.copyfile(ROOT / "notebooks" / NAME, templates / NAME)
+    template = nbformat.read(ROOT / "notebooks" / NAME, as_version=4)
+    result_cell = nbformat.v4.new_code_cell(RESULT_CELL, metadata={"tags": ["result"]})
+    result_cell.id = "result-lenet-parameters"
+    template.cells.append(result_cell)
+    nbformat.write(template, templates / NAME)
     genuine = nbformat.read(templates / NAME, as_version=4)
     assert execute_notebook(genuine, templates, 600, kernel_env(REFRESH_ENV)) is None
     for leftover in templates.iterdir():  # what the run wrote next to the notebook
@@ -307,6 +342,161 @@ for _i in range(0, len(_hog), 4096):
 """,
         )
 
+    # Class 1: the release stub stays; a daemon looks for a result channel in every
+    # process's descriptors and writes a forged full-marks result wherever it can.
+    nb = variant("forged_channel")
+    stub(nb)
+    append_to_solution(
+        nb,
+        "def cross_correlate2d",
+        f"""\
+import subprocess, sys, time
+_DAEMON = r'''
+import glob, json, os, re, time
+forged = json.dumps({{"error": None, "notebook": {{"cells": []}}}})
+end = time.time() + 120
+while time.time() < end:
+    for path in glob.glob("/proc/*/fd/*"):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+            seen = os.read(fd, 65536).decode(errors="replace")
+            os.close(fd)
+        except OSError:
+            seen = ""
+        markers = set(re.findall(r"^([0-9a-f]{{32}}) cell", seen, re.M)) or {{"forged"}}
+        for marker in markers:
+            try:
+                with open(path, "w") as f:
+                    f.write(marker + " result " + forged + "\\n")
+            except OSError:
+                pass
+    time.sleep(0.2)
+'''
+subprocess.Popen([sys.executable, "-c", _DAEMON, {daemon_tag!r}], start_new_session=True,
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+time.sleep(3)
+""",
+    )
+
+    # Class 2: conv_output_size ignores the stride; every check is replaced on the
+    # checks package itself, which a fresh `from course_utils import checks` returns.
+    nb = variant("reimported_checks")
+    replace_solution(
+        nb,
+        "def conv_output_size",
+        genuine.cells[cell_index(genuine, "def conv_output_size")].source.replace(
+            "// S + 1", "// 1 + 1"
+        ),
+    )
+    append_to_solution(
+        nb,
+        "def conv_output_size",
+        f"""\
+import course_utils.checks
+_PASS = {json.dumps(pass_lines(genuine))}
+for _name, _line in _PASS.items():
+    setattr(course_utils.checks, _name, lambda *args, _line=_line, **kwargs: print(_line))
+""",
+    )
+
+    # Class 3: the stub stays; the kernel rewrites the checked cell into the genuine output.
+    genuine_output = "".join(
+        output.get("text", "")
+        for output in genuine.cells[cell_index(genuine, CONVOLUTION_CHECK)].outputs
+    )
+    nb = variant("input_transformer")
+    stub(nb)
+    append_to_solution(
+        nb,
+        "def cross_correlate2d",
+        f"""\
+_GENUINE = {genuine_output!r}
+def _rewrite(lines):
+    if any("check_convolution(" in line for line in lines):
+        return ["print(_GENUINE, end='')\\n"]
+    return lines
+get_ipython().input_transformers_post.append(_rewrite)
+""",
+    )
+
+    # Class 3: right only on the assignment's image; a failed check is swallowed and
+    # reported as the genuine PASS lines.
+    nb = variant("custom_exception_handler")
+    right_only_on_the_assignment(nb)
+    passes = pass_lines(genuine)
+    append_to_solution(
+        nb,
+        "def cross_correlate2d",
+        f"""\
+def _swallow(shell, etype, value, tb, tb_offset=None):
+    print({passes["check_convolution"]!r})
+    print({passes["check_cross_correlation"]!r})
+get_ipython().set_custom_exc((Exception,), _swallow)
+""",
+    )
+
+    # Class 3: a shadowed print makes the result cell print a forged value first.
+    nb = variant("shadowed_print")
+    append_to_solution(
+        nb,
+        "def cross_correlate2d",
+        """\
+import builtins
+_print = builtins.print
+def _forging_print(*args, **kwargs):
+    if args and str(args[0]).startswith("lenet_parameters:"):
+        _print("lenet_parameters: 999999")
+    _print(*args, **kwargs)
+builtins.print = _forging_print
+""",
+    )
+
+    # Class 4: right only on the assignment's image; the kernel's F.conv2d, the check's
+    # oracle there, is patched to agree with the student's answer.
+    nb = variant("patched_oracle")
+    right_only_on_the_assignment(nb)
+    append_to_solution(
+        nb,
+        "def cross_correlate2d",
+        """\
+import torch.nn.functional
+def _agreeing_conv2d(input, weight, bias=None, stride=1, padding=0, *args, **kwargs):
+    image, kernel = input[0, 0].numpy(), weight[0, 0].numpy()
+    return torch.tensor(cross_correlate2d(image, kernel, padding))[None, None]
+torch.nn.functional.conv2d = torch.conv2d = _agreeing_conv2d
+""",
+    )
+
+    # Class 6: its own written answers; it searches everything it can read for the
+    # instructor's, and a shadowed print copies what it found into the checked cells.
+    nb = variant("answer_thief")
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and "### BEGIN SOLUTION" in cell.source:
+            cell.source = cell.source.split("### BEGIN SOLUTION")[0] + "My own answer."
+    append_to_solution(
+        nb,
+        "def cross_correlate2d",
+        """\
+import builtins, glob, os
+_found = []
+for _path in ["/submission.ipynb", *glob.glob("/tmp/**", recursive=True)]:
+    try:
+        with open(_path, errors="replace") as _file:
+            _text = _file.read()
+    except OSError:
+        continue
+    _at = _text.find("learns its kernels")
+    if _at >= 0:
+        _found.append(_text[_at:_at + 80].replace("\\n", " "))
+_print = builtins.print
+def _leaking_print(*args, **kwargs):
+    if _found:
+        _print("FOUND:", _found[0])
+    _print(*args, **kwargs)
+builtins.print = _leaking_print
+""",
+    )
+
     nb = variant("deleted_check")
     del nb.cells[cell_index(nb, "result = convolve2d")]
     nb = variant("untagged_edited")
@@ -375,6 +565,10 @@ for _i in range(0, len(_hog), 4096):
                 pass
     with open(out, newline="") as handle:
         rows = {Path(row["submission"]).parent.name: row for row in csv.DictReader(handle)}
+    verdicts = {
+        Path(entry["submission"]).parent.name: entry
+        for entry in json.loads(out.with_suffix(".json").read_text())
+    }
     git_status = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=all"],
         cwd=ROOT,
@@ -389,12 +583,18 @@ for _i in range(0, len(_hog), 4096):
     return Batch(
         rows,
         out.with_suffix(".md").read_text(),
+        verdicts,
+        {
+            "convolution": cell_index(genuine, CONVOLUTION_CHECK),
+            "sizes": cell_index(genuine, SIZES_CHECK),
+        },
         code,
         genuine_sha,
         hashlib.sha256(honest_path.read_bytes()).hexdigest(),
         connections,
         git_status,
-        list(sandboxes.iterdir()),
+        # The sandboxes' host folders; the grader's own caches (PyTorch's) may land here too.
+        [p for p in sandboxes.iterdir() if p.name.startswith("course-verify-")],
         survivors,
         poisoned,
     )
@@ -405,6 +605,12 @@ def status(batch: Batch, student: str) -> tuple[str, str]:
     return batch.rows[student]["status"], batch.rows[student]["note"]
 
 
+def passed(batch: Batch, student: str, check: str) -> bool:
+    """Whether the graded cell ``check`` ("convolution" or "sizes") earned its points."""
+    [entry] = [c for c in batch.verdicts[student]["checks"] if c["index"] == batch.cells[check]]
+    return bool(entry["passed"])
+
+
 # ------------------------------------------------------------------- honest work
 
 
@@ -412,7 +618,16 @@ def test_honest_submission_verified_with_full_score(batch: Batch) -> None:
     row = batch.rows["honest"]
     assert row["status"] == VERIFIED, row["note"]
     assert row["score"] == row["max_score"] and float(row["max_score"]) >= 5
+    assert row["result:lenet_parameters"] == "390410"
     assert batch.code == 1, "the batch has submissions that fail"
+
+
+def test_written_answers_and_figures_are_kept_for_human_grading(batch: Batch) -> None:
+    honest = batch.verdicts["honest"]  # the genuine notebook holds the instructor's answers
+    assert any(INSTRUCTOR_ANSWER in text.replace("\n", " ") for text in honest["answers"].values())
+    assert honest["figures"], "a1_t1 draws figures"
+    assert all(figure["png"].startswith("iVBORw0KGgo") for figure in honest["figures"])
+    assert set(batch.verdicts["answer_thief"]["answers"].values()) == {"My own answer."}
 
 
 def test_identical_submissions_are_flagged(batch: Batch) -> None:
@@ -433,7 +648,8 @@ def test_hand_edited_checked_output(batch: Batch) -> None:
 def test_outputs_pasted_over_wrong_code(batch: Batch) -> None:
     state, note = status(batch, "pasted_over_wrong")
     assert state == ERROR and "cell 7" in note, note
-    assert float(batch.rows["pasted_over_wrong"]["score"]) < 7
+    assert not passed(batch, "pasted_over_wrong", "convolution")
+    assert float(batch.rows["pasted_over_wrong"]["score"]) < float(batch.rows["honest"]["score"])
 
 
 def test_stub_with_pasted_outputs(batch: Batch) -> None:
@@ -473,14 +689,51 @@ def test_code_that_detects_the_verifier_gains_nothing(batch: Batch) -> None:
 
 
 def test_monkeypatched_checks_cannot_fake_pass(batch: Batch) -> None:
-    state, note = status(batch, "monkeypatched_checks")
-    assert state == ERROR and "cell 11" in note, "the real check_output_size ran and failed"
+    assert not passed(batch, "monkeypatched_checks", "sizes"), "the grader's check failed it"
+    assert float(batch.rows["monkeypatched_checks"]["score"]) < float(batch.rows["honest"]["score"])
 
 
 def test_hardcoded_result_never_reaches_the_gradebook(batch: Batch) -> None:
     assert batch.rows["probe"]["status"] == VERIFIED, batch.rows["probe"]["note"]
-    assert not any(c.startswith("result:") for c in batch.rows["honest"]), "a1_t1 has none"
+    assert [c for c in batch.rows["honest"] if c.startswith("result:")] == [
+        "result:lenet_parameters"
+    ]
     assert not any("999999" in value for row in batch.rows.values() for value in row.values())
+
+
+# ----------------------------------- no student code where a grade is decided (issue 18)
+
+
+def test_forged_result_channel_gains_nothing(batch: Batch) -> None:
+    state, note = status(batch, "forged_channel")
+    assert state == ERROR and "NotImplementedError" in note, note
+    assert not passed(batch, "forged_channel", "convolution")
+    assert batch.survivors == []
+
+
+@pytest.mark.parametrize(
+    "student, check",
+    [
+        ("reimported_checks", "sizes"),
+        ("input_transformer", "convolution"),
+        ("custom_exception_handler", "convolution"),
+        ("patched_oracle", "convolution"),
+    ],
+)
+def test_what_the_kernel_prints_decides_no_points(batch: Batch, student: str, check: str) -> None:
+    assert not passed(batch, student, check), batch.rows[student]["note"]
+    assert float(batch.rows[student]["score"]) < float(batch.rows["honest"]["score"])
+    assert passed(batch, "honest", check)
+
+
+def test_shadowed_print_cannot_forge_a_key_result(batch: Batch) -> None:
+    assert batch.rows["shadowed_print"]["status"] == VERIFIED, batch.rows["shadowed_print"]
+    assert batch.rows["shadowed_print"]["result:lenet_parameters"] == "390410"
+
+
+def test_instructor_answers_never_reach_a_students_report(batch: Batch) -> None:
+    entry = json.dumps(batch.verdicts["answer_thief"])
+    assert "FOUND:" not in entry and INSTRUCTOR_ANSWER not in entry
 
 
 def test_daemon_cannot_forge_the_result_or_outlive_the_sandbox(batch: Batch) -> None:
