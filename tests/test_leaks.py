@@ -130,12 +130,15 @@ def is_answer(line: str, code: bool) -> bool:
 
 
 def solution_lines(nb: nbformat.NotebookNode) -> set[str]:
-    """Normalised lines inside the solution regions (code and markdown) and hidden-test
-    cells of ``nb`` that appear nowhere outside them and can give an answer away
-    (:func:`is_answer`)."""
+    """Normalised lines inside the solution regions (code and markdown), hidden-test
+    cells and rubrics of ``nb`` that appear nowhere outside them and can give an answer
+    away (:func:`is_answer`)."""
     inside: set[tuple[str, bool]] = set()
     outside: set[str] = set()
     for cell in nb.cells:
+        # A written answer's rubric says what earns its points.
+        for item in cell.metadata.get("course", {}).get("rubric", []):
+            inside.add((normalise(item["description"]), False))
         # A hidden test is the grader's secret as a whole: its cases and expected values.
         in_solution = is_hidden_test(cell)
         for line in cell.source.splitlines():

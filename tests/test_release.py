@@ -174,9 +174,10 @@ def test_hidden_tests_are_left_out() -> None:
 
 
 @notebook_param
-def test_release_holds_no_hidden_test(path: Path, release: Path) -> None:
+def test_release_holds_no_hidden_test_and_no_rubric(path: Path, release: Path) -> None:
     student = nbformat.read(release / "notebooks" / path.name, as_version=4)
     assert not [cell for cell in student.cells if is_hidden_test(cell)]
+    assert not [cell for cell in student.cells if "rubric" in cell.metadata.get("course", {})]
 
 
 @notebook_param

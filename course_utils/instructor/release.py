@@ -13,7 +13,8 @@ installs with a plain ``pip install .``:
   ``### END SOLUTION`` become a stub that raises ``NotImplementedError`` (at the
   marker's indentation); in a markdown cell (a written answer, a takeaway) they become
   ``YOUR ANSWER HERE``. Cells tagged ``hidden-test`` (the grader's own tests, with their
-  points and names in ``metadata.course``) are left out. Every output is cleared; cell
+  points and names in ``metadata.course``) are left out, and so are the rubrics of written
+  answers (``metadata.course.rubric``). Every output is cleared; cell
   tags stay. With ``--package-url``
   the ``COURSE_PACKAGE = ...`` line of each notebook's ``install`` cell names where the
   first cell installs the helpers from (Colab).
@@ -74,6 +75,8 @@ STUDENT_EXTRAS = ("lab",)
 INSTALL_TAG = "install"
 # The grader's hidden tests: their code and expected values reach no student.
 HIDDEN_TEST_TAG = "hidden-test"
+# Cell metadata for graders only: a written answer's rubric says what earns its points.
+GRADER_METADATA = ("rubric",)
 PACKAGE_LINE = re.compile(r"^COURSE_PACKAGE = .*$", re.MULTILINE)
 README_TEMPLATE = Path(__file__).with_name("student_readme.md.j2")
 DEFAULT_TIMINGS = Path("build/results.json")
@@ -208,7 +211,8 @@ def student_notebook(
     """Return the student version of a solution notebook; ``nb`` is left unchanged.
 
     Solution regions become the stubs, hidden-test cells go, every output and execution
-    count goes, widget state and timing metadata go; tags stay.
+    count goes, widget state, timing metadata and rubrics (``metadata.course.rubric``)
+    go; tags and points stay.
 
     >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
     ...     "### BEGIN SOLUTION\\nanswer = 42\\n### END SOLUTION\\nprint(answer)",
@@ -218,6 +222,7 @@ def student_notebook(
     ...                                   "### END SOLUTION")])
     >>> nb.cells.append(nbformat.v4.new_code_cell("assert answer == 42", metadata={
     ...     "tags": ["hidden-test"], "course": {"points": 1, "name": "the answer"}}))
+    >>> nb.cells[1].metadata["course"] = {"points": 2, "rubric": [{"description": "Because"}]}
     >>> code, text = student_notebook(nb).cells
     >>> print(code.source)
     # YOUR CODE HERE
@@ -228,6 +233,8 @@ def student_notebook(
     >>> print(text.source)
     **Why?**
     YOUR ANSWER HERE
+    >>> text.metadata.course
+    {'points': 2}
     """
     kept = [cell for cell in nb.cells if not is_hidden_test(cell)]
     student = copy.deepcopy(nb)
@@ -242,6 +249,10 @@ def student_notebook(
             ) from None
     ClearOutputPreprocessor().preprocess(student, {})
     drop_run_metadata(student)
+    for cell in student.cells:
+        course = cell.metadata.get("course", {})
+        for key in GRADER_METADATA:
+            course.pop(key, None)
     for index, (before, after) in enumerate(zip(kept, student.cells, strict=True)):
         if after.cell_type == "code" and after.source != before.source:
             check_compiles(after.source, f"{name} cell {index}")
