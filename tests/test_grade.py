@@ -417,10 +417,6 @@ def test_server_api_marks_need_the_token(server) -> None:
     assert request(running.url + "mathjax/../../../etc/passwd")[0] == 404
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="release.py ships metadata.course.rubric to students (change asked of its owner)",
-)
 def test_release_ships_no_rubric() -> None:
     student = student_notebook(template_notebook())
     assert all("rubric" not in cell.metadata.get("course", {}) for cell in student.cells)
