@@ -2,7 +2,7 @@
 
 Usage::
 
-    course grade load [--gradebook gradebook.json] [--template notebooks]
+    course grade load [--gradebook build/gradebook.json] [--template notebooks]
     course grade serve [--port 8765] [--grader NAME]
     course grade scores-export scores.csv | course grade scores-import scores.csv
     course grade feedback [--out feedback] [--template notebooks]
@@ -36,7 +36,10 @@ from course_utils.instructor.grade.server import GradingServer
 from course_utils.instructor.grade.store import Store
 from course_utils.instructor.verify.report import atomic_write
 
+# In the course folder itself, not in build/: `make clean` removes build/, and with it
+# would go every grader's marks.
 DEFAULT_DB = Path("grading.sqlite")
+DEFAULT_GRADEBOOK = Path("build/gradebook.json")
 
 
 def cmd_load(args: argparse.Namespace) -> int:
@@ -150,7 +153,12 @@ def add_parser(commands: Any) -> None:
     load = actions.add_parser(
         "load", parents=[common, template], help="bring in verify's gradebook and the rubrics"
     )
-    load.add_argument("--gradebook", type=Path, default=Path("gradebook.json"))
+    load.add_argument(
+        "--gradebook",
+        type=Path,
+        default=DEFAULT_GRADEBOOK,
+        help=f"course verify's gradebook (default: {DEFAULT_GRADEBOOK}, verify's own default)",
+    )
     load.set_defaults(func=cmd_load)
 
     serve = actions.add_parser(
