@@ -224,8 +224,12 @@ def test_similar_solutions_are_listed() -> None:
     verdicts = [
         Verdict(name, VERIFIED, "", template=NAME, tokens=tokens([code]))
         for name, code in (
-            ("a", "total = x + y  # add\nprint(total)"),
-            ("b", "s=p+q\nprint(s)"),
+            (
+                "a",
+                "def area(width, height):\n    total = width * height  # rectangle\n"
+                "    return max(total, 0) + abs(width - height) // 2\n",
+            ),
+            ("b", "def size(w, h):\n    s=w*h\n    return max(s, 0) + abs(w - h) // 2\n"),
             ("c", "print(sum([1, 2]))"),
         )
     ]

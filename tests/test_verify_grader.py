@@ -300,3 +300,22 @@ def test_a_kernel_that_dies_fails_the_grader_side_cells_without_a_hang(
     assert verdict.status == ERROR and "cell 1" in verdict.note, verdict.note
     assert verdict.score == 0 and verdict.wall_s is not None
     assert verdict.wall_s < FAST.cell_timeout + 30, "the hidden test did not wait on a dead kernel"
+
+
+def test_a_failed_visible_check_keeps_its_hint_for_the_feedback_page() -> None:
+    from course_utils.instructor.verify.compare import grade_cells
+    from course_utils.instructor.verify.grader import Outcome
+    from course_utils.instructor.verify.template import Template
+
+    nb = new_notebook(
+        cells=[
+            new_code_cell("checks.check_convolution(convolve2d)", metadata={"tags": [CHECK_TAG]}),
+        ]
+    )
+    nb.cells[0].id = "conv"
+    template = Template(Path("t.ipynb"), nb)
+    hint = "CheckFailed: position (1, 2) differs: did you flip the kernel?"
+    [check] = grade_cells(template, {}, None, [], graded={"conv": Outcome("", hint)})
+    assert (check.passed, check.hint) == (False, hint)
+    [check] = grade_cells(template, {}, None, [], graded={"conv": Outcome("PASS\n", None)})
+    assert check.hint == ""

@@ -248,3 +248,15 @@ def test_a_class_of_300_is_compared_in_seconds() -> None:
     took = time.perf_counter() - start
     assert {(p.first, p.second) for p in pairs} == set(copies.items())
     assert took < 30, f"{took:.1f} s for 300 submissions"
+
+
+def test_exact_copies_are_listed_even_when_the_whole_class_shares_the_code() -> None:
+    # 25 submissions built on one solution, 23 with an edit of their own: the shared code
+    # is common (in more than the cut), but the two untouched copies are still a pair.
+    code = OTHER_WAY[0]
+    tokens = {f"s{i:02d}": solution_tokens([code, f"print({i} * {i} + {i})"]) for i in range(23)}
+    tokens["copy_a"] = tokens["copy_b"] = solution_tokens([code])
+    pairs = similar_pairs(tokens)
+    assert [(p.first, p.second, p.ratio) for p in pairs if "copy_a" in (p.first, p.second)] == [
+        ("copy_a", "copy_b", 1.0)
+    ]

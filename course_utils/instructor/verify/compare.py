@@ -209,6 +209,8 @@ def grade_cells(
         outcome = graded.get(cell_id)
         if cell_id in here:
             text, ok = (outcome.text, outcome.error is None) if outcome else ("", False)
+            if role == CHECKED and outcome is not None and outcome.error:
+                check.hint = outcome.error
         else:
             text, ok = (stdout_text(new), ran) if new is not None else ("", False)
         if role == RESULT:

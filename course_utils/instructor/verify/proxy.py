@@ -129,9 +129,9 @@ class Student:
     def eval(self, expression: str, **values: Any) -> Any:
         """Evaluate ``expression`` in the student's namespace, with ``values`` sent as data.
 
-        >>> student = Student(Channel(lambda payload: '{"value": 390410}'))
+        >>> student = Student(Channel(lambda payload: '{"value": 12345}'))
         >>> student.eval("sum(p.numel() for p in LeNet().parameters())")
-        390410
+        12345
         """
         return self._channel.ask(
             {"op": "eval", "expr": expression, "vars": self._channel.send_value(values)}

@@ -164,7 +164,9 @@ def bounded(verdict: Verdict) -> Verdict:
         stored_errors=cut_entries(verdict.stored_errors),
         errors=cut_entries(verdict.errors),
         checks=[
-            dataclasses.replace(check, title=cut(check.title), diff=cut(check.diff, DIFF_CAP))
+            dataclasses.replace(
+                check, title=cut(check.title), diff=cut(check.diff, DIFF_CAP), hint=cut(check.hint)
+            )
             for check in verdict.checks
         ],
         results={cut(name): cut(value) for name, value in verdict.results.items()},

@@ -183,6 +183,17 @@ def similar_pairs(
         ratio = count / max(1, min(len(everything[first]), len(everything[second])))
         if alike or ratio >= threshold:
             pairs.append(SimilarPair(first, second, round(ratio, 3), tuple(dict.fromkeys(alike))))
+    # Code that is the same token for token is listed even when all of it is common (many
+    # submissions built on one): the common cut must not hide an exact copy.
+    listed = {(pair.first, pair.second) for pair in pairs}
+    copies: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    for name, mine in found.items():
+        if len(set().union(*mine.values()) - given) >= MIN_SHARED:
+            copies[tuple(tokens[name])].append(name)
+    for names in copies.values():
+        for first, second in itertools.combinations(sorted(names, key=order.__getitem__), 2):
+            if (first, second) not in listed:
+                pairs.append(SimilarPair(first, second, 1.0, ()))
     return sorted(pairs, key=lambda pair: (order[pair.first], order[pair.second]))
 
 

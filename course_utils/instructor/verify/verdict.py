@@ -64,6 +64,9 @@ class CellCheck:
     passed: bool = False
     points: float = 1.0
     where: str = "grader"  # what decided ``passed``: "grader" or "kernel"
+    # Why a visible check failed, as the student's own run shows it (the check's hint);
+    # never set for a hidden test, whose message stays with the grader.
+    hint: str = ""
 
     @property
     def reproduces(self) -> bool:
