@@ -5,7 +5,10 @@ Usage::
     course verify SUBMISSION... [--template notebooks] [--out build/gradebook.csv]
                   [-j N | --scheduler ADDRESS] [--cell-timeout 120] [--timeout 900]
                   [--memory-mb 4096] [--processes 512] [--tmpfs-mb 512] [--shm-mb 64]
-                  [--profile smoke] [--sanitize FILE] [--unsafe-no-sandbox]
+                  [--profile smoke] [--sanitize FILE] [--] SUBMISSION...
+
+Without bubblewrap it refuses to run; ``COURSE_VERIFY_UNSAFE=1`` in the environment (never
+a command-line flag, which a file name could become) runs without the sandbox, with a warning.
 
 The instructor's notebook is the source of truth for what is checked. Each submission
 is matched and aligned to its template; a changed checked or result cell makes it
