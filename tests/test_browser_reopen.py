@@ -145,7 +145,7 @@ def chromium(tmp_path: Path) -> Iterator:
     driver.quit()
 
 
-def wait_for(driver, script: str, what: str, timeout: float = 120) -> object:
+def wait_for(driver, script: str, what: str, timeout: float = 180) -> object:
     """Poll a JavaScript expression in the page until it is truthy."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -176,6 +176,7 @@ def run_save_and_close(driver, url: str) -> None:
         " && document.querySelectorAll('.jp-OutputArea-output img').length"
         f" === {EXPLORERS}",
         "the explorers' figures and the progress bar",
+        timeout=400,  # importing torch and drawing take minutes on a loaded 2-core machine
     )
     driver.execute_script("window.jupyterapp.commands.execute('docmanager:save')")
     wait_for(driver, "!document.querySelector('.jp-mod-dirty')", "the save")
