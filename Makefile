@@ -9,7 +9,7 @@ NBVAL_TIMEOUT ?= 600
 # The guard plugin fails a dead kernel within seconds instead of after the cell timeout.
 NBVAL_ENV  := COURSE_PROFILE=smoke COURSE_LIVE_PLOT=0 COURSE_CHECK_FINDINGS=1
 NBVAL_ARGS := --nbval-lax --nbval-current-env \
-              --nbval-sanitize-with course_utils/instructor/verify/sanitize.cfg \
+              --nbval-sanitize-with course_utils/sanitize.cfg \
               --nbval-cell-timeout=$(NBVAL_TIMEOUT) -p tests.nbval_guard
 
 .PHONY: setup run test lint format unit nbval lab clean notebooks release verify bench

@@ -20,7 +20,7 @@ if str(ROOT) not in sys.path:  # `tests.nbval_guard` imports as `-p tests.nbval_
 
 from tests.nbval_guard import describe_exit  # noqa: E402
 
-SANITIZE_CFG = ROOT / "course_utils" / "instructor" / "verify" / "sanitize.cfg"
+SANITIZE_CFG = ROOT / "course_utils" / "sanitize.cfg"
 
 
 def write_notebook(path: Path, *sources: str) -> Path:
@@ -102,7 +102,7 @@ def test_describe_exit_names_the_signal() -> None:
 
 
 def sanitize(text: str) -> str:
-    """Apply tests/sanitize.cfg the way nbval does."""
+    """Apply course_utils/sanitize.cfg the way nbval does."""
     for regex, replacement in get_sanitize_patterns(SANITIZE_CFG.read_text()):
         text = re.sub(regex, replacement, text)
     return text

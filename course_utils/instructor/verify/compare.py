@@ -35,8 +35,8 @@ from course_utils.instructor.verify.template import (
     template_cells,
 )
 from course_utils.instructor.verify.verdict import CellCheck
+from course_utils.notebooks import SANITIZE_CFG
 
-SANITIZE_CFG = Path(__file__).with_name("sanitize.cfg")
 MAX_DIFF_LINES = 6
 
 
