@@ -24,6 +24,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from course_utils import pysource
+
 __all__ = ["LIBRARY_CONVOLUTIONS", "library_convolution_calls", "watch_library_convolutions"]
 
 # Names of library convolutions and of the layers that run them, in the modules below.
@@ -62,7 +64,7 @@ def _parse(source: str) -> list[ast.stmt]:
     and a part that does not parse (a cell with a syntax error) is skipped."""
     lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
     try:
-        return ast.parse("\n".join(lines)).body
+        return pysource.parse("\n".join(lines)).body
     except SyntaxError:
         pass
     statements: list[ast.stmt] = []
@@ -72,7 +74,7 @@ def _parse(source: str) -> list[ast.stmt]:
         if following[:1] in ("", " ", "\t", ")", "]", "}", "#"):
             continue  # not the start of a new top-level statement
         try:
-            statements += ast.parse("\n".join(lines[start:end])).body
+            statements += pysource.parse("\n".join(lines[start:end])).body
         except SyntaxError:
             continue
         start = end

@@ -35,11 +35,14 @@ from typing import Any, TextIO
 import numpy as np
 from nbformat import NotebookNode
 
+from course_utils import pysource
 from course_utils.instructor.release import SOLUTION_BEGIN
 from course_utils.instructor.verify.proxy import Channel, Student, StudentError
 from course_utils.instructor.verify.template import CODE_STUB, HIDDEN, TEMPLATE_ID_KEY, cell_role
 from course_utils.notebooks import describe_error
 
+# Set to 1 to see on the grader's stderr why each hidden test failed (never in a report).
+DEBUG_ENV = "COURSE_VERIFY_DEBUG"
 MAX_PRINTED_CHARS = 2**20  # what one grader-side cell may print
 
 
@@ -114,7 +117,7 @@ def grader_side(cell: NotebookNode) -> bool:
     if SOLUTION_BEGIN in cell.source or CODE_STUB.search(cell.source):
         return False
     try:
-        ast.parse(cell.source)
+        pysource.parse(cell.source)
     except SyntaxError:
         return False
     return True
@@ -128,7 +131,7 @@ def read_names(source: str) -> list[str]:
     """
     loads = sorted(
         (node.lineno, node.col_offset, node.id)
-        for node in ast.walk(ast.parse(source))
+        for node in ast.walk(pysource.parse(source))
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
     )
     names = [name for _, _, name in loads]
@@ -143,7 +146,7 @@ def assigned_names(source: str) -> set[str]:
     ['i', 'np', 'x', 'z']
     """
     found = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(pysource.parse(source)):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             found.add(node.id)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -176,7 +179,7 @@ def template_imports(template_nb: NotebookNode) -> dict[str, Any]:
         if cell.cell_type != "code" or SOLUTION_BEGIN in cell.source:
             continue
         try:
-            tree = ast.parse(cell.source)
+            tree = pysource.parse(cell.source)
         except SyntaxError:  # an IPython magic: such a cell imports nothing here
             continue
         for node in tree.body:
@@ -234,7 +237,10 @@ class Grader:
         with captured():
             try:
                 exec(compile(source, "<hidden test>", "exec"), scope)
-            except Exception:  # CheckFailed, AssertionError, anything: the test fails
+            except Exception as exc:  # CheckFailed, AssertionError, anything: the test fails
+                if os.environ.get(DEBUG_ENV) == "1":
+                    # The instructor's terminal only: never the gradebook, which students may see.
+                    print(f"hidden test failed: {describe_error(exc)}", file=sys.__stderr__)
                 return False
         return True
 

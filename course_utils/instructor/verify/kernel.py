@@ -24,7 +24,6 @@ answers of :class:`KernelRequests` (decoded by :mod:`.codec`).
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import json
 import os
@@ -44,6 +43,8 @@ from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.connect import KernelConnectionInfo
 from nbclient import NotebookClient
 from nbformat import NotebookNode
+
+from course_utils import pysource
 
 SOCKETS = ("shell", "iopub", "stdin", "control", "hb")
 PORTS = {name: index + 1 for index, name in enumerate(SOCKETS)}
@@ -289,7 +290,7 @@ class KernelRequests:
         if not isinstance(text, str) or len(text) > MAX_REPLY_CHARS:
             raise KernelGone("the answer is not a string of bounded size")
         try:
-            answer = ast.literal_eval(text)
+            answer = pysource.literal_eval(text)
         except (ValueError, SyntaxError, MemoryError, RecursionError):
             raise KernelGone("the answer is not a string") from None
         if not isinstance(answer, str):

@@ -18,6 +18,7 @@ import nbformat
 from nbformat import NotebookNode
 from nbformat.reader import NotJSONError
 
+from course_utils import pysource
 from course_utils.notebooks import describe_error, short_error
 
 # A submitted notebook larger than this is refused unread (a class's are well below 1 MB
@@ -142,7 +143,7 @@ def code_units(source: str, rest: str) -> list[tuple[str, str]]:
     [('f', 'def f():\\n    pass'), ('cell 1', 'import os\\nx = 1')]
     """
     try:
-        tree = ast.parse(source)
+        tree = pysource.parse(source)
     except (SyntaxError, ValueError):
         return [(rest, source)]
     lines = source.splitlines()

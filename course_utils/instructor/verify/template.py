@@ -36,6 +36,7 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
+from course_utils import pysource
 from course_utils.instructor.notebook_io import CHECK_TAG, RESULT_TAG, find_notebooks
 from course_utils.instructor.release import SOLUTION_BEGIN, TEXT_STUB, solution_clearer
 from course_utils.instructor.verify.submission import InvalidSubmission
@@ -728,7 +729,7 @@ def checks_reimport(template: Template) -> str:
         if cell_role(cell) != FIXED or cell.cell_type != "code":
             continue
         try:
-            tree = ast.parse(cell.source)
+            tree = pysource.parse(cell.source)
         except SyntaxError:  # IPython magics: such a cell imports nothing we rebind
             continue
         for node in ast.walk(tree):
