@@ -240,12 +240,21 @@ def _p(value: float) -> float:
     return 1.0 if math.isnan(value) else float(value)
 
 
-def _t_test(test: Any, a: np.ndarray, b: np.ndarray, **options: Any) -> Any:
+def _t_test(name: str, test: Any, x: np.ndarray, y: np.ndarray, **options: Any) -> Comparison:
     # Runs with no spread (every seed scored the same) make SciPy warn about precision
     # before returning NaN, which _p turns into "no evidence"; the warning says nothing more.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return test(a, b, **options)
+        result = test(x, y, **options)
+    return Comparison(
+        name,
+        float(x.mean()),
+        float(y.mean()),
+        len(x),
+        len(y),
+        float(result.statistic),
+        _p(result.pvalue),
+    )
 
 
 def welch_t_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> Comparison:
@@ -260,16 +269,7 @@ def welch_t_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarra
     0.00024
     """
     x, y = _sample(a, "a"), _sample(b, "b")
-    result = _t_test(scipy_stats.ttest_ind, x, y, equal_var=False)
-    return Comparison(
-        "Welch's t-test",
-        float(x.mean()),
-        float(y.mean()),
-        len(x),
-        len(y),
-        float(result.statistic),
-        _p(result.pvalue),
-    )
+    return _t_test("Welch's t-test", scipy_stats.ttest_ind, x, y, equal_var=False)
 
 
 def paired_t_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> Comparison:
@@ -280,16 +280,7 @@ def paired_t_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarr
     0.0072
     """
     x, y = _pairs(a, b)
-    result = _t_test(scipy_stats.ttest_rel, x, y)
-    return Comparison(
-        "paired t-test",
-        float(x.mean()),
-        float(y.mean()),
-        len(x),
-        len(y),
-        float(result.statistic),
-        _p(result.pvalue),
-    )
+    return _t_test("paired t-test", scipy_stats.ttest_rel, x, y)
 
 
 def permutation_test(
