@@ -33,6 +33,20 @@ def find_notebooks(folder: Path) -> list[Path]:
     return sorted(p for p in Path(folder).glob("*.ipynb") if p.is_file())
 
 
+def template_notebooks(source: Path, kind: str = "template") -> list[Path]:
+    """The notebooks of a folder, or the one notebook ``source`` names; never none.
+
+    >>> template_notebooks(Path("no-such-folder"), "solution")
+    Traceback (most recent call last):
+    ...
+    ValueError: no solution notebooks in no-such-folder: pass --template NOTEBOOK_DIR
+    """
+    paths = find_notebooks(source) if source.is_dir() else [source] if source.is_file() else []
+    if not paths:
+        raise ValueError(f"no {kind} notebooks in {source}: pass --template NOTEBOOK_DIR")
+    return paths
+
+
 def format_duration(seconds: float) -> str:
     """Format a wall time for people.
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-from course_utils.instructor.notebook_io import find_notebooks
+from course_utils.instructor.notebook_io import template_notebooks
 from course_utils.instructor.release import SOLUTION_BEGIN, SOLUTION_END
 
 RELEASE_PLACEHOLDER = "YOUR ANSWER HERE"
@@ -130,9 +130,7 @@ def load_questions(source: Path) -> list[Question]:
     ...
     ValueError: no solution notebooks in no-such-folder: pass --template NOTEBOOK_DIR
     """
-    paths = find_notebooks(source) if source.is_dir() else [source] if source.is_file() else []
-    if not paths:
-        raise ValueError(f"no solution notebooks in {source}: pass --template NOTEBOOK_DIR")
+    paths = template_notebooks(source, "solution")
     return [
         question
         for path in paths

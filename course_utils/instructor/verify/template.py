@@ -37,7 +37,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from course_utils import pysource
-from course_utils.instructor.notebook_io import CHECK_TAG, RESULT_TAG, find_notebooks
+from course_utils.instructor.notebook_io import CHECK_TAG, RESULT_TAG, template_notebooks
 from course_utils.instructor.release import SOLUTION_BEGIN, TEXT_STUB, solution_clearer
 from course_utils.instructor.verify.submission import InvalidSubmission
 
@@ -300,10 +300,9 @@ def load_templates(source: Path) -> list[Template]:
     ...
     ValueError: no template notebooks in no-such-folder: pass --template NOTEBOOK_DIR
     """
-    paths = find_notebooks(source) if source.is_dir() else [source] if source.is_file() else []
-    if not paths:
-        raise ValueError(f"no template notebooks in {source}: pass --template NOTEBOOK_DIR")
-    return [Template(path, nbformat.read(path, as_version=4)) for path in paths]
+    return [
+        Template(path, nbformat.read(path, as_version=4)) for path in template_notebooks(source)
+    ]
 
 
 def shared_cells(template: Template, nb: NotebookNode) -> float:
