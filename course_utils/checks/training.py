@@ -14,13 +14,22 @@ the weights the step started from. So a loop that ignores its ``optimizer`` or `
 argument, forgets ``zero_grad()``, clips gradients, skips ``model.train()``, or hands the
 work to :func:`course_utils.train.fit` is caught at the first step where it differs,
 and told which of these it did.
+
+The check has two halves. :func:`record_epoch` runs the student's loop and returns what
+happened as plain data (the returned losses, and every step's gradients and weights);
+:func:`judge_epoch` compares that record with the oracle. In a notebook both run in the
+student's process; a grader runs :func:`record_epoch` in the student's kernel and
+:func:`judge_epoch` in its own process, with the same cases and hints. The judge trusts
+nothing in the record: it starts from the weights it built itself and checks every step's
+gradients against its own ``autograd`` and every update against SGD with momentum, so a
+record that passes is the trajectory of a correct epoch.
 """
 
 from __future__ import annotations
 
 import copy
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -32,7 +41,14 @@ from torch import nn
 
 from course_utils.checks._core import CheckFailed, call, describe, fail, number_array, passed
 
-__all__ = ["LOSS_SCALE", "check_training_loop", "epoch_setting", "run_epoch"]
+__all__ = [
+    "LOSS_SCALE",
+    "check_training_loop",
+    "epoch_setting",
+    "judge_epoch",
+    "record_epoch",
+    "run_epoch",
+]
 
 LOSS_SCALE = 3.0
 LEARNING_RATE = 0.1
@@ -218,22 +234,41 @@ def _gradient_hint(
     )
 
 
+def _sgd_updates(steps: list[_Step]) -> list[list[torch.Tensor]]:
+    """The weights SGD with momentum makes of each step's weights and gradients."""
+    buffers: list[torch.Tensor] = []
+    updated = []
+    for k, step in enumerate(steps):
+        gradients = [g for g in step.gradients if g is not None]
+        buffers = (
+            [g.clone() for g in gradients]
+            if k == 0
+            else [MOMENTUM * b + g for b, g in zip(buffers, gradients, strict=True)]
+        )
+        updated.append([w - LEARNING_RATE * b for w, b in zip(step.before, buffers, strict=True)])
+    return updated
+
+
 def _check_steps(
     name: str,
     template: nn.Module,
     batches: list,
-    optimizer: _RecordingSGD,
+    steps: list[_Step],
+    settings_changed: bool,
     final: list[torch.Tensor],
 ) -> list[float]:
     """Check every recorded step against the oracle; return the expected losses."""
     names = [n for n, _ in template.named_parameters()]
+    start = [_cpu(p) for p in template.parameters()]
     losses = []
-    for k, (step, batch) in enumerate(zip(optimizer.steps, batches, strict=True)):
-        if k > 0 and not _close(step.before, optimizer.steps[k - 1].after):
+    for k, (step, batch) in enumerate(zip(steps, batches, strict=True)):
+        previous = steps[k - 1].after if k > 0 else start
+        if not _close(step.before, previous):
             fail(
                 name,
-                f"the weights changed between optimizer steps {k} and {k + 1}: only "
-                "optimizer.step() may update them.",
+                f"the weights changed before optimizer step {k + 1}"
+                + (f", after step {k}" if k > 0 else "")
+                + ": only optimizer.step() may update them.",
             )
         missing = [n for n, g in zip(names, step.gradients, strict=True) if g is None]
         if missing:
@@ -248,19 +283,27 @@ def _check_steps(
         losses.append(loss)
         if not _close(gradients, expected):
             _, eval_mode = _expected(template, step.before, batch, train_mode=False)
-            hint = _gradient_hint(gradients, expected, k, optimizer.steps, eval_mode)
+            hint = _gradient_hint(gradients, expected, k, steps, eval_mode)
             fail(
                 name,
                 f"at step {k + 1} the gradients that reached optimizer.step() are not "
                 f"those of loss_fn on that batch: {hint}",
             )
-    if optimizer._settings() != optimizer.settings:
+    if settings_changed:
         fail(
             name,
             "the optimizer's settings changed during the epoch: use the optimizer as "
             "it was given (its learning rate and momentum included).",
         )
-    if not _close(final, optimizer.steps[-1].after):
+    for k, (step, updated) in enumerate(zip(steps, _sgd_updates(steps), strict=True)):
+        if not _close(step.after, updated):
+            fail(
+                name,
+                f"optimizer step {k + 1} did not update the weights as the optimizer you "
+                f"were given does (SGD, learning rate {LEARNING_RATE}, momentum "
+                f"{MOMENTUM}): use the optimizer as it was given.",
+            )
+    if not _close(final, steps[-1].after):
         fail(
             name,
             "the weights changed after the last optimizer step: only optimizer.step() "
@@ -291,7 +334,9 @@ def _returned_losses(name: str, result: Any, batches: int) -> np.ndarray:
 
 
 def check_training_loop(
-    train_one_epoch: Callable[..., Any], rng: np.random.Generator | None = None
+    train_one_epoch: Callable[..., Any],
+    rng: np.random.Generator | None = None,
+    record: Callable[..., dict[str, Any]] | None = None,
 ) -> None:
     """Check ``train_one_epoch(model, loader, optimizer, loss_fn)``: one epoch of training
     that uses the optimizer and loss function it is given and returns every step's loss
@@ -299,7 +344,9 @@ def check_training_loop(
     the number and size of the batches and of the classes are fresh ones drawn from it.
 
     Each step is checked against ``torch.autograd.grad`` of the given loss on that
-    step's batch; see the module docstring for what the check records.
+    step's batch; see the module docstring for what the check records. ``record`` runs
+    the student's loop and returns its record (:func:`record_epoch`, the default, runs
+    it here; a grader passes one that runs it in the student's kernel).
 
     >>> check_training_loop(lambda model, loader, optimizer, loss_fn: [])
     Traceback (most recent call last):
@@ -307,12 +354,28 @@ def check_training_loop(
     course_utils.checks._core.CheckFailed: check_training_loop: returned 0 losses for 3 \
 batches: return one loss per step (the value of that step's loss).
     """
-    name = "check_training_loop"
     setting = _Setting.draw(rng)
-    template, loader = _fixture(setting)
+    judge_epoch(setting, (record or record_epoch)(train_one_epoch, **asdict(setting)))
+
+
+def record_epoch(train_one_epoch: Callable[..., Any], **setting: int) -> dict[str, Any]:
+    """Run ``train_one_epoch`` on the check's model and loader made from ``setting``, with
+    the recording optimizer and loss; return what happened as plain data (arrays, numbers,
+    lists): what it returned, whether it called ``fit``, how often it called ``loss_fn``,
+    every optimizer step's gradients and weights, and the weights at the end.
+
+    An error in the student's loop is raised as :class:`CheckFailed` (unless the loop
+    handed its work to ``fit``, which the judge reports instead).
+
+    >>> record = record_epoch(lambda model, loader, optimizer, loss_fn: [], batches=2)
+    >>> record["result"], record["steps"], len(record["final"])
+    ([], [], 6)
+    """
+    name = "check_training_loop"
+    template, loader = _fixture(_Setting(**setting))
     model = copy.deepcopy(template).eval()  # a correct loop switches to training mode itself
-    start = [_cpu(p) for p in model.parameters()]
     optimizer, loss_fn = _RecordingSGD(model.parameters()), _ScaledCrossEntropy()
+    result = None
     with _watch_for_fit() as used_fit:
         try:
             result = call(
@@ -324,35 +387,96 @@ batches: return one loss per step (the value of that step's loss).
         except CheckFailed:
             if not used_fit[0]:
                 raise
-    if used_fit[0]:
+
+    def arrays(tensors: Sequence[torch.Tensor | None]) -> list[np.ndarray | None]:
+        return [None if t is None else _cpu(t).numpy() for t in tensors]
+
+    return {
+        "used_fit": used_fit[0],
+        "result": _as_plain(result),
+        "loss_calls": loss_fn.calls,
+        "steps": [
+            [arrays(s.gradients), arrays(s.before), arrays(s.after)] for s in optimizer.steps
+        ],
+        "settings_changed": optimizer._settings() != optimizer.settings,
+        "final": arrays(list(model.parameters())),
+    }
+
+
+def _as_plain(value: Any) -> Any:
+    """A returned value with its tensors detached and on the CPU (data a kernel can send)."""
+    if isinstance(value, torch.Tensor):
+        return _cpu(value)
+    if isinstance(value, (list, tuple)):
+        return [_cpu(v) if isinstance(v, torch.Tensor) else v for v in value]
+    return value
+
+
+def _weights(arrays: Any, shapes: list[tuple], missing_ok: bool = False) -> list[Any]:
+    """One float tensor per parameter, of its shape (``None`` too, if ``missing_ok``)."""
+    if not isinstance(arrays, (list, tuple)) or len(arrays) != len(shapes):
+        raise ValueError(f"{len(shapes)} tensors expected")
+    tensors: list[Any] = []
+    for array, shape in zip(arrays, shapes, strict=True):
+        if array is None and missing_ok:
+            tensors.append(None)
+            continue
+        tensor = torch.as_tensor(array, dtype=torch.float32)
+        if tuple(tensor.shape) != shape:
+            raise ValueError(f"a tensor of shape {tuple(tensor.shape)} where {shape} belongs")
+        tensors.append(tensor)
+    return tensors
+
+
+def judge_epoch(setting: _Setting, record: dict[str, Any]) -> None:
+    """Compare a :func:`record_epoch` record with the oracle on the same ``setting``; print
+    the PASS line, or raise :class:`CheckFailed` with a hint. Nothing in the record is
+    taken on trust: a malformed one fails too."""
+    name = "check_training_loop"
+    template, loader = _fixture(setting)
+    shapes = [tuple(p.shape) for p in template.parameters()]
+    try:
+        steps = [
+            _Step(
+                _weights(step[0], shapes, missing_ok=True),
+                _weights(step[1], shapes),
+                _weights(step[2], shapes),
+            )
+            for step in record["steps"]
+        ]
+        final = _weights(record["final"], shapes)
+        used_fit, loss_calls = bool(record["used_fit"]), int(record["loss_calls"])
+        settings_changed, result = bool(record["settings_changed"]), record["result"]
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as error:
+        fail(name, f"the record of your epoch is malformed ({error}).", error)
+    if used_fit:
         fail(
             name,
             "your function calls course_utils.train.fit: this task is to write the "
             "loop that fit runs for you, with the optimizer and loss_fn you are given.",
         )
     losses = _returned_losses(name, result, setting.batches)
-    if loss_fn.calls == 0:
+    if loss_calls == 0:
         fail(
             name,
             "the loss_fn you were given was never called: use the loss_fn argument, "
             "not a loss of your own.",
         )
-    final = [_cpu(p) for p in model.parameters()]
-    if not optimizer.steps:
-        if _close(final, start):
+    if not steps:
+        if _close(final, [_cpu(p) for p in template.parameters()]):
             fail(name, "the weights did not change: did you call optimizer.step()?")
         fail(
             name,
             "the weights changed, but the optimizer you were given never stepped: did "
             "you create an optimizer of your own? Use the optimizer argument.",
         )
-    if len(optimizer.steps) != setting.batches:
+    if len(steps) != setting.batches:
         fail(
             name,
-            f"optimizer.step() ran {len(optimizer.steps)} times for {setting.batches} batches: "
+            f"optimizer.step() ran {len(steps)} times for {setting.batches} batches: "
             "once per batch.",
         )
-    expected = _check_steps(name, template, list(loader), optimizer, final)
+    expected = _check_steps(name, template, list(loader), steps, settings_changed, final)
     for k, (got, want) in enumerate(zip(losses, expected, strict=True), start=1):
         if not np.isclose(got, want, rtol=1e-4, atol=1e-6):
             hint = (

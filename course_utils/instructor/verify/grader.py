@@ -38,6 +38,8 @@ from nbformat import NotebookNode
 from course_utils import pysource
 from course_utils.instructor.release import SOLUTION_BEGIN
 from course_utils.instructor.verify.proxy import Channel, Student, StudentError
+from course_utils.instructor.verify.routed import routed
+from course_utils.instructor.verify.split_checks import SplitChecks
 from course_utils.instructor.verify.template import CODE_STUB, HIDDEN, TEMPLATE_ID_KEY, cell_role
 from course_utils.notebooks import describe_error
 
@@ -205,8 +207,15 @@ class Grader:
         self.checks = checks
         self.submission_code = submission_code
         self.rng = new_rng()
-        self.namespace = template_imports(template_nb)
-        self.namespace.update({"checks": checks, "np": np, "torch": _torch()})
+        # A course helper handed the student's model runs in the kernel (see routed).
+        self.namespace = {
+            name: routed(value, self.student)
+            for name, value in template_imports(template_nb).items()
+        }
+        # A check that hands the student's function a model or a loader runs that part in
+        # the kernel, on objects built from a setting the grader drew (see split_checks).
+        split = SplitChecks(checks, self.student)
+        self.namespace.update({"checks": split, "np": np, "torch": _torch()})
 
     def run_graded(self, source: str) -> Outcome:
         """Run a checked or result cell's template source here; capture what it prints."""
