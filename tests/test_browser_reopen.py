@@ -25,7 +25,9 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -109,7 +111,11 @@ def jupyterlab(root: Path, home: Path, course_settings: bool) -> Iterator[str]:
         yield url
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 def stop_kernels(url: str) -> None:
@@ -122,8 +128,16 @@ def stop_kernels(url: str) -> None:
         urllib.request.urlopen(request)
 
 
+@dataclass
+class Page:
+    """The browser a test drives, and the folder where a failed wait leaves what it saw."""
+
+    driver: Any
+    evidence: Path
+
+
 @pytest.fixture
-def chromium(tmp_path: Path) -> Iterator:
+def page(tmp_path: Path) -> Iterator[Page]:
     options = selenium.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in (
@@ -141,55 +155,97 @@ def chromium(tmp_path: Path) -> Iterator:
     from selenium.webdriver.chrome.service import Service
 
     driver = selenium.Chrome(service=Service(CHROMEDRIVER), options=options)
-    yield driver
+    yield Page(driver, tmp_path)
     driver.quit()
 
 
-def wait_for(driver, script: str, what: str, timeout: float = 180) -> object:
-    """Poll a JavaScript expression in the page until it is truthy."""
+# The notebook JupyterLab shows: opened by its URL, it is the main area's current widget.
+PANEL = "window.jupyterapp?.shell.currentWidget"
+# The toolbar names the kernel as soon as the session is *requested*; until the server has
+# started it the session has no kernel, and "run all" then runs nothing, silently. This
+# race, more likely on a slow first start, left a fresh clone waiting for cells that never
+# ran (the only save in its log was JupyterLab's 2-minute autosave).
+KERNEL_IDLE = f"{PANEL}?.sessionContext?.session?.kernel?.status === 'idle'"
+CODE_CELLS = f"[...({PANEL}?.content?.model?.cells ?? [])].filter(c => c.type === 'code')"
+# What makes waiting pointless: a dialog waits for a click, a cell failed, the kernel died.
+BLOCKER = f"""(() => {{
+  const dialog = document.querySelector('.jp-Dialog');
+  if (dialog) return 'a dialog is open: ' + dialog.innerText;
+  if ({PANEL}?.sessionContext?.session?.kernel?.status === 'dead') return 'the kernel died';
+  for (const cell of {CODE_CELLS}) {{
+    const error = cell.outputs.toJSON().find(o => o.output_type === 'error');
+    if (error) return `a cell failed: ${{error.ename}}: ${{error.evalue}}`;
+  }}
+  return '';
+}})()"""
+
+
+def wait_for(page: Page, script: str, what: str, timeout: float = 60) -> None:
+    """Poll a JavaScript expression in the page until it is truthy.
+
+    Fails at once when something blocks it (:data:`BLOCKER`), else after ``timeout``
+    seconds; either way it saves a screenshot and the page's text beside the test.
+    """
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = driver.execute_script(f"return {script}")
-        if value:
-            return value
+    while True:
+        done, blocker = page.driver.execute_script(f"return [!!({script}), {BLOCKER}];")
+        if done:
+            return
+        if blocker or time.monotonic() > deadline:
+            screenshot, text = page.evidence / "page.png", page.evidence / "page.txt"
+            page.driver.save_screenshot(str(screenshot))
+            text.write_text(page.driver.execute_script("return document.body.innerText"))
+            why = blocker or f"not within {timeout:.0f} s"
+            pytest.fail(f"waiting for {what}: {why} (the page: {screenshot}, {text})")
         time.sleep(0.5)
-    pytest.fail(f"timed out waiting for {what}")
 
 
-def open_notebook(driver, url: str) -> None:
-    driver.get(f"{url}/lab/tree/{NOTEBOOK}?token={TOKEN}")
-    wait_for(driver, "window.jupyterapp && document.querySelector('.jp-Notebook')", "JupyterLab")
+def open_notebook(page: Page, url: str, name: str = NOTEBOOK) -> None:
+    """Open ``name`` and wait until its kernel is connected and idle."""
+    page.driver.get(f"{url}/lab/tree/{name}?token={TOKEN}")
+    wait_for(page, f"{PANEL}?.content?.model", f"JupyterLab to show {name}")
+    wait_for(page, KERNEL_IDLE, f"{name}'s kernel to start")
 
 
-def run_save_and_close(driver, url: str) -> None:
+def run_command(page: Page, command: str) -> None:
+    """Run a JupyterLab command as its menu item does (without waiting for it to finish)."""
+    page.driver.execute_script(f"window.jupyterapp.commands.execute('{command}')")
+
+
+def run_save_and_close(page: Page, url: str, saved: Path) -> None:
     """Run all cells in the browser, save, close the tab and stop the kernel."""
-    open_notebook(driver, url)
+    open_notebook(page, url)
+    run_command(page, "notebook:run-all-cells")
+    prompts = "[...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
+    wait_for(page, f"{prompts}.every(p => p.textContent.trim() !== '[ ]:')", "run all to start")
     wait_for(
-        driver,
-        "(document.querySelector('.jp-Toolbar-kernelName') || {}).textContent?.includes('Python')",
-        "the kernel",
+        page,
+        f"{CODE_CELLS}.every(c => c.executionCount !== null) && {KERNEL_IDLE}",
+        "every cell to run",
+        timeout=300,  # importing torch and drawing take minutes on a loaded 2-core machine
     )
-    driver.execute_script("window.jupyterapp.commands.execute('notebook:run-all-cells')")
     wait_for(
-        driver,
+        page,
         "document.querySelectorAll('.jp-OutputArea-output progress').length === 1"
         " && document.querySelectorAll('.jp-OutputArea-output img').length"
         f" === {EXPLORERS}",
         "the explorers' figures and the progress bar",
-        timeout=400,  # importing torch and drawing take minutes on a loaded 2-core machine
     )
-    driver.execute_script("window.jupyterapp.commands.execute('docmanager:save')")
-    wait_for(driver, "!document.querySelector('.jp-mod-dirty')", "the save")
-    driver.execute_script("window.jupyterapp.commands.execute('application:close-all')")
+    run_command(page, "docmanager:save")
+    wait_for(page, f"{PANEL}.context.model.dirty === false", "the save")
+    on_disk = nbformat.read(saved, as_version=4)
+    assert all(cell.execution_count for cell in on_disk.cells), "the save missed the run"
+    run_command(page, "application:close-all")
+    wait_for(page, "!document.querySelector('.jp-NotebookPanel')", "the notebook to close")
     stop_kernels(url)
 
 
-def reopened_outputs(driver, url: str) -> dict:
+def reopened_outputs(page: Page, url: str) -> dict:
     """Open the notebook again, with no kernel behind its widgets, and read its outputs."""
-    open_notebook(driver, url)
-    wait_for(driver, "document.querySelectorAll('.jp-OutputArea-output').length >= 3", "outputs")
+    page.driver.get(f"{url}/lab/tree/{NOTEBOOK}?token={TOKEN}")
+    wait_for(page, "document.querySelectorAll('.jp-OutputArea-output').length >= 3", "outputs")
     time.sleep(5)  # the widget manager gives up on a missing model after about 2 s
-    return driver.execute_script(
+    return page.driver.execute_script(
         "const outputs = [...document.querySelectorAll('.jp-OutputArea-output')];"
         "return {text: outputs.map(o => o.innerText).join('\\n'),"
         " images: document.querySelectorAll('.jp-OutputArea-output img').length,"
@@ -211,38 +267,34 @@ def write_notebook(root: Path) -> Path:
 
 
 def test_reopened_in_the_courses_jupyterlab_the_explorers_come_back(
-    tmp_path: Path, chromium
+    tmp_path: Path, page: Page
 ) -> None:
     assert LAB_SETTINGS.is_file(), f"{LAB_SETTINGS} missing: run `make setup` or pip install"
     saved = write_notebook(tmp_path / "work")
     with jupyterlab(saved.parent, tmp_path / "student", course_settings=True) as url:
-        run_save_and_close(chromium, url)
+        run_save_and_close(page, url, saved)
         state = nbformat.read(saved, as_version=4).metadata.get("widgets", {})
         assert "application/vnd.jupyter.widget-state+json" in state
-        reopened = reopened_outputs(chromium, url)
+        reopened = reopened_outputs(page, url)
     assert "Error displaying widget" not in reopened["text"]
     assert reopened["images"] == EXPLORERS
     assert reopened["sliders"] >= 5  # W, F, S, P and the channel
     assert reopened["bars"] == 1 and "epoch 1/1: 100%" in reopened["text"]
 
 
-@pytest.mark.skip(
-    reason="hangs after the save in a fresh clone (seen 2026-12-06, load 0; it passed in the "
-    "working tree in 21 s): to be found before it gates CI again"
-)
-def test_opened_elsewhere_each_explorer_shows_its_picture(tmp_path: Path, chromium) -> None:
+def test_opened_elsewhere_each_explorer_shows_its_picture(tmp_path: Path, page: Page) -> None:
     saved = write_notebook(tmp_path / "work")
     with jupyterlab(saved.parent, tmp_path / "student", course_settings=False) as url:
-        run_save_and_close(chromium, url)
+        run_save_and_close(page, url, saved)
     assert "widgets" not in nbformat.read(saved, as_version=4).metadata
     with jupyterlab(saved.parent, tmp_path / "grader", course_settings=False) as url:
-        reopened = reopened_outputs(chromium, url)
+        reopened = reopened_outputs(page, url)
     assert "Error displaying widget" not in reopened["text"]
     assert reopened["images"] == EXPLORERS
     assert reopened["bars"] == 1
 
 
-def test_a_released_notebook_opens_unmodified(tmp_path: Path, chromium) -> None:
+def test_a_released_notebook_opens_unmodified(tmp_path: Path, page: Page) -> None:
     # JupyterLab rewrites a kernelspec that is not as ipykernel writes it (and then asks to
     # save a notebook the student never touched). Every notebook has the same kernelspec
     # (tests/test_release.py), so one stands for all.
@@ -252,15 +304,7 @@ def test_a_released_notebook_opens_unmodified(tmp_path: Path, chromium) -> None:
     build_release(Path(__file__).resolve().parents[1] / "notebooks", pack)
     name = sorted(path.name for path in (pack / "notebooks").glob("*.ipynb"))[0]
     with jupyterlab(pack / "notebooks", tmp_path / "student", course_settings=True) as url:
-        chromium.get(f"{url}/lab/tree/{name}?token={TOKEN}")
-        wait_for(chromium, "window.jupyterapp && document.querySelector('.jp-Notebook')", name)
-        wait_for(
-            chromium,
-            "document.querySelector('.jp-Toolbar-kernelName')?.textContent.includes('Python')"
-            " && document.querySelector('.jp-Notebook-ExecutionIndicator')"
-            "?.getAttribute('data-status') === 'idle'",
-            f"{name}'s kernel",
-        )
+        open_notebook(page, url, name)
         time.sleep(3)  # the kernel's info (language_info) arrives just after it starts
-        modified = chromium.execute_script("return !!document.querySelector('.jp-mod-dirty')")
+        modified = page.driver.execute_script(f"return {PANEL}.context.model.dirty")
     assert not modified, f"{name} is modified as soon as it opens"
