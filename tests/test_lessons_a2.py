@@ -122,39 +122,49 @@ def test_a2_t2_epoch_cost_fails_when_dropout_peaks_first() -> None:
 # ------------------------------------------------------------------------------------ a2_t3
 
 A2_T3 = "a2_t3_improving_the_network"
-BASELINE_RUNS = {"val_acc": [31.0, 30.0, 32.0], "train_acc": [70.0, 50.0, 72.0]}
-BEARING_OUT = {  # lower mean gaps with dropout and augmentation, none of it significant
-    ("dropout 0.2", "val_acc"): [36.0, 29.0, 32.0],
-    ("dropout 0.2", "gap"): [8.0, 8.5, 16.5],
-    ("augment: all", "val_acc"): [33.0, 26.0, 29.0],
-    ("augment: all", "gap"): [2.0, 8.5, 14.0],
-    ("L2 5e-4", "val_acc"): [34.0, 28.0, 24.0],
-    ("L2 5e-4", "gap"): [26.0, 36.0, 44.0],
+SEEDS = [0, 1, 2, 3, 4]
+BASELINE_RUNS = {
+    "val_acc": [28.0, 30.0, 26.0, 31.0, 29.0],
+    "train_acc": [97.0, 95.0, 99.0, 96.0, 98.0],
+}
+BEARING_OUT = {  # per seed: far lower gaps with dropout and augmentation
+    ("dropout 0.2", "gap"): [5.0, 8.0, 3.0, 9.0, 6.0],
+    ("dropout 0.2", "val_acc"): [34.0, 29.0, 30.0, 33.0, 31.0],
+    ("augment: all", "gap"): [2.0, 4.0, 1.0, 6.0, 3.0],
+    ("augment: all", "val_acc"): [33.0, 31.0, 27.0, 32.0, 30.0],
 }
 
 
 def a2_t3_findings(
     baseline: dict[str, list[float]] = BASELINE_RUNS,
     changes: dict[tuple[str, str], list[float]] | None = None,
-) -> None:
-    """The a2_t3 findings cell, with Welch's tests and Holm's correction made as the
-    notebook makes them; ``changes`` replace some runs of ``BEARING_OUT``."""
+    seeds: list[int] = SEEDS,
+) -> dict[str, Any]:
+    """The a2_t3 ablation table and findings cells, on runs made up from ``baseline`` and
+    ``BEARING_OUT`` (``changes`` replace some of them; ``seeds`` are the regularisers')."""
     samples = {**BEARING_OUT, **(changes or {})}
-    baseline_runs = pd.DataFrame(baseline)
-    baseline_runs["gap"] = baseline_runs["train_acc"] - baseline_runs["val_acc"]
-    tests = {
-        key: stats.welch_t_test(values, baseline_runs[key[1]]) for key, values in samples.items()
-    }
-    significant = dict(zip(tests, stats.holm([t.p_value for t in tests.values()]), strict=True))
+    rows = [
+        {"change": "baseline (network 1)", "seed": seed, "val_acc": val, "train_acc": train}
+        for seed, val, train in zip(SEEDS, baseline["val_acc"], baseline["train_acc"], strict=True)
+    ]
+    for change in ("dropout 0.2", "augment: all"):
+        vals, gaps = samples[(change, "val_acc")], samples[(change, "gap")]
+        rows += [
+            {"change": change, "seed": seed, "val_acc": val, "train_acc": val + gap}
+            for seed, val, gap in zip(seeds, vals, gaps, strict=True)
+        ]
+    rows.append({"change": "L2 5e-4", "seed": 0, "val_acc": 29.0, "train_acc": 97.0})
     namespace = {
         "stats": stats,
         "findings": findings,
         "run": quick_run(),
-        "baseline_runs": baseline_runs,
-        "tests": tests,
-        "significant": significant,
+        "runs": pd.DataFrame(rows),
+        "BASELINE": "baseline (network 1)",
+        "REGULARISERS": ["dropout 0.2", "augment: all"],
+        "DATA_NAME": "the CIFAR-10 stand-in",
+        "budget": SimpleNamespace(ablation_images=1_000, ablation_epochs=12),
     }
-    run_cells(A2_T3, ["fba04376"], namespace)
+    return run_cells(A2_T3, ["48b47330", "fba04376"], namespace)
 
 
 def test_a2_t3_findings_hold_on_numbers_that_bear_them_out() -> None:
@@ -162,24 +172,41 @@ def test_a2_t3_findings_hold_on_numbers_that_bear_them_out() -> None:
 
 
 def test_a2_t3_overfitting_fails_when_training_and_validation_agree() -> None:
-    with pytest.raises(AssertionError, match="the baseline overfits"):
-        a2_t3_findings(baseline={"val_acc": [31.0, 30.0, 32.0], "train_acc": [40.0, 39.0, 41.0]})
+    close = {"val_acc": BASELINE_RUNS["val_acc"], "train_acc": [50.0, 61.0, 52.0, 60.0, 58.0]}
+    with pytest.raises(AssertionError, match="the baseline learns and overfits"):
+        a2_t3_findings(baseline=close)
 
 
-def test_a2_t3_lower_gaps_fail_when_dropout_widens_it() -> None:
-    with pytest.raises(AssertionError, match="both lower the mean gap"):
-        a2_t3_findings(changes={("dropout 0.2", "gap"): [45.0, 44.0, 47.0]})
+def test_a2_t3_overfitting_fails_when_the_baseline_does_not_learn() -> None:
+    chance = {"val_acc": [11.0, 12.0, 10.0, 13.0, 9.0], "train_acc": BASELINE_RUNS["train_acc"]}
+    with pytest.raises(AssertionError, match="the baseline learns and overfits"):
+        a2_t3_findings(baseline=chance)
 
 
-def test_a2_t3_lower_gaps_fail_when_augmentation_widens_it() -> None:
-    with pytest.raises(AssertionError, match="both lower the mean gap"):
-        a2_t3_findings(changes={("augment: all", "gap"): [35.0, 30.0, 40.0]})
+def test_a2_t3_narrowing_fails_when_dropout_widens_the_gap() -> None:
+    wider = [74.0, 70.0, 78.0, 70.0, 74.0]  # every seed 5 points above the baseline's gap
+    with pytest.raises(AssertionError, match="dropout 0.2 narrows the gap"):
+        a2_t3_findings(changes={("dropout 0.2", "gap"): wider})
 
 
-def test_a2_t3_no_significance_fails_when_a_difference_clears_holm() -> None:
-    steady = {"val_acc": [31.0, 30.0, 32.0], "train_acc": [70.0, 69.0, 71.5]}
-    with pytest.raises(AssertionError, match="none of the 6 differences"):
-        a2_t3_findings(baseline=steady, changes={("dropout 0.2", "gap"): [2.0, 2.5, 1.5]})
+def test_a2_t3_table_pairs_runs_by_seed_and_corrects_for_four_tests() -> None:
+    namespace = a2_t3_findings()
+    assert {t.name for t in namespace["tests"].values()} == {"paired t-test"}
+    assert len(namespace["tests"]) == 4
+    gap = namespace["tests"][("dropout 0.2", "gap")]
+    assert gap.n_a == 5 and round(gap.difference, 1) == -62.0
+
+
+def test_a2_t3_table_refuses_to_pair_runs_of_other_seeds() -> None:
+    with pytest.raises(AssertionError, match="dropout 0.2"):
+        a2_t3_findings(seeds=[0, 1, 2, 3, 5])
+
+
+def test_a2_t3_narrowing_fails_when_augmentation_is_within_the_noise() -> None:
+    # Lower on average, but one seed goes the other way: no longer beyond the noise.
+    noisy = [60.0, 40.0, 80.0, 30.0, 70.0]  # mean 56 against the baseline's 68.2
+    with pytest.raises(AssertionError, match="augment: all narrows the gap"):
+        a2_t3_findings(changes={("augment: all", "gap"): noisy})
 
 
 # ------------------------------------------------------------------------------------ a2_t4
