@@ -11,10 +11,14 @@ ones grade submissions built from a genuine execution of a course notebook in th
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
+import nbformat
 import numpy as np
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
@@ -22,9 +26,27 @@ from torch import nn
 
 from course_utils import checks
 from course_utils.checks import training
-from course_utils.instructor.verify import remote
+from course_utils.instructor import cli
+from course_utils.instructor.notebook_io import is_checked
+from course_utils.instructor.refresh import REFRESH_ENV
+from course_utils.instructor.verify import VERIFIED, Limits, codec, remote
+from course_utils.instructor.verify.batch import with_reference
+from course_utils.instructor.verify.compare import (
+    grade_cells,
+    graded_here,
+    read_sanitizers,
+    reference_outcomes,
+)
 from course_utils.instructor.verify.grader import Grader
-from course_utils.instructor.verify.proxy import Channel, Remote
+from course_utils.instructor.verify.proxy import Channel, Remote, Student
+from course_utils.instructor.verify.template import (
+    align,
+    cell_points,
+    first_line,
+    load_templates,
+    split_from,
+)
+from course_utils.notebooks import execute_notebook, kernel_env
 
 TEMPLATE_IMPORTS = (
     "import torch\nfrom course_utils import checks\n"
@@ -204,3 +226,238 @@ def test_nothing_of_the_graders_goes_into_the_kernel() -> None:
     assert grader.run_graded("print(layer_table(net, (1, 3, 8, 8)).shape)").text == "(2, 5)\n"
     outcome = grader.run_graded("layer_table(net, (1, 3, 8, 8), device=torch.device('cpu'))")
     assert outcome.error is not None and "NotData" in outcome.error
+
+
+def test_a_model_the_grader_built_travels_as_its_recipe() -> None:
+    """``count_trainable(transfer.resnet18(...))``: the kernel counts a network it built
+    from the grader's recipe; the grader counts its own copy."""
+    source = (
+        "def count_trainable(model):\n"
+        "    return sum(p.numel() for p in model.parameters() if p.requires_grad)\n"
+    )
+    imports = "from course_utils import checks\nfrom course_utils.models import transfer"
+    cell = (
+        "fresh = transfer.resnet18(num_classes=3, freeze_backbone=True)\n"
+        "checks.check_parameter_count(count_trainable(fresh), fresh.fc)\n"
+        "print(type(fresh).__name__, count_trainable(fresh))"
+    )
+    outcome = kernel_grader(source, imports).run_graded(cell)
+    assert outcome.error is None, outcome.error
+    assert outcome.text.endswith("TransferResNet18 1539\n")
+    wrong = kernel_grader(source.replace(" if p.requires_grad", ""), imports).run_graded(cell)
+    assert wrong.error is not None and "CheckFailed" in wrong.error
+
+
+def test_a_recipe_from_the_kernel_is_refused() -> None:
+    """Only the grader sends recipes; the kernel's answers are data and handles only."""
+    forged = {
+        "value": {"build": ["course_utils.models.transfer", "resnet18", {"list": []}, {"dict": []}]}
+    }
+    with pytest.raises(codec.NotData):
+        _ = Student(Channel(lambda payload: json.dumps(forged))).anything
+    with pytest.raises(ValueError, match="not a course helper"):
+        remote.built(["os", "system", {"list": ["true"]}, {"dict": []}])
+
+
+# ------------------------------------------------------------ sandboxed, slow
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = sorted((ROOT / "notebooks").glob("a*_t*.ipynb"))
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=[p.name[:5] for p in TEMPLATES])
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+def test_every_graded_cell_with_points_is_decided_in_the_grader(path: Path) -> None:
+    """The template's own run in the sandbox, as ``course verify`` makes it: no checked or
+    result cell that carries points is left to the kernel's output."""
+    [template] = load_templates(path)
+    reference, warning = with_reference(template, Limits())
+    assert reference.reference is not None, warning
+    here, outcomes = graded_here(reference), reference_outcomes(reference)
+    left = [
+        f"cell {index} ({first_line(cell.source)}): "
+        + (str(outcomes[cell.id].error) if cell.get("id") in outcomes else "not run here")
+        for index, cell in reference.graded
+        if cell_points(cell) > 0 and cell.get("id") not in here
+    ]
+    assert not left
+    checks_of = grade_cells(reference, {}, reference.reference, read_sanitizers())
+    assert all(c.where == "grader" for c in checks_of if c.points > 0 and c.kind != "hidden")
+
+
+def genuine_run(tmp: Path, name: str) -> tuple[Path, nbformat.NotebookNode]:
+    """A templates folder holding ``name``, and a genuine execution of it (a student's
+    honest work), as test_verify_attacks.py makes one."""
+    templates = tmp / "templates"
+    templates.mkdir()
+    shutil.copy(ROOT / "notebooks" / name, templates / name)
+    genuine = nbformat.read(templates / name, as_version=4)
+    assert execute_notebook(genuine, templates, 900, kernel_env(REFRESH_ENV)) is None
+    for leftover in templates.iterdir():  # what the run wrote next to the notebook
+        if leftover.name != name:
+            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+    return templates, genuine
+
+
+def graded(tmp: Path, templates: Path, name: str, submissions: dict) -> dict[str, dict]:
+    """Grade ``submissions`` (student -> notebook) in one batch; their gradebook entries."""
+    folder = tmp / "submissions"
+    for student, nb in submissions.items():
+        (folder / student).mkdir(parents=True)
+        nbformat.write(nb, folder / student / name)
+    out = tmp / "gradebook.csv"
+    cli.main(["verify", str(folder), "--template", str(templates), "--out", str(out), "-j", "2"])
+    return {
+        Path(entry["submission"]).parent.name: entry
+        for entry in json.loads(out.with_suffix(".json").read_text())
+    }
+
+
+def code_index(nb: nbformat.NotebookNode, start: str) -> int:
+    """The index of the code cell whose source starts with ``start``."""
+    return next(
+        i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.startswith(start)
+    )
+
+
+def checked_index(nb: nbformat.NotebookNode, holding: str) -> int:
+    """The index of the checked cell whose source holds ``holding`` (before or after the
+    split of a checked cell from its solution cell)."""
+    return next(i for i, c in enumerate(nb.cells) if is_checked(c) and holding in c.source)
+
+
+def earned(verdict: dict, index: int) -> bool:
+    """Whether the template's cell ``index`` earned its points."""
+    [entry] = [c for c in verdict["checks"] if c["index"] == index and c["kind"] != "hidden"]
+    return bool(entry["passed"])
+
+
+def shadowing_print(text: str, start: str) -> str:
+    """Code that makes ``print`` show ``text`` instead of anything starting with ``start``."""
+    return f"""
+import builtins
+_print = builtins.print
+def _forging_print(*args, **kwargs):
+    if args and str(args[0]).startswith({start!r}):
+        return _print({text!r}, end="")
+    return _print(*args, **kwargs)
+builtins.print = _forging_print
+"""
+
+
+def stored_text(cell: nbformat.NotebookNode) -> str:
+    return "".join(output.get("text", "") for output in cell.get("outputs", []))
+
+
+A2T2 = "a2_t2_baseline_and_training_loop.ipynb"
+
+
+@pytest.fixture(scope="module")
+def a2_t2(tmp_path_factory: pytest.TempPathFactory) -> tuple[nbformat.NotebookNode, dict]:
+    """a2_t2 handed in honestly, and twice with a kernel that lies about a graded cell."""
+    tmp = tmp_path_factory.mktemp("a2_t2")
+    templates, genuine = genuine_run(tmp, A2T2)
+    template = nbformat.read(templates / A2T2, as_version=4)
+    loop_check = checked_index(genuine, "check_training_loop(")
+    table_check = checked_index(genuine, "layer_table(LeNet()")
+    submissions = {"honest": genuine}
+
+    # Class 3 on a check the kernel decided: a loop without zero_grad, its failure
+    # swallowed by a custom exception handler that prints the genuine PASS line.
+    nb = submissions["swallowed_loop_check"] = copy.deepcopy(genuine)
+    loop = nb.cells[code_index(nb, "def train_one_epoch")]
+    assert "optimizer.zero_grad()" in loop.source
+    loop.source = loop.source.replace("optimizer.zero_grad()", "pass")
+    loop.source += f"""
+
+def _swallow(shell, etype, value, tb, tb_offset=None):
+    print({stored_text(genuine.cells[loop_check])!r}, end="")
+get_ipython().set_custom_exc((Exception,), _swallow)
+"""
+    # Class 3 on a display cell the kernel decided: a LeNet with tanh for ReLU, and a
+    # shadowed print that shows the genuine layer table.
+    nb = submissions["shadowed_table"] = copy.deepcopy(genuine)
+    lenet = nb.cells[code_index(nb, "class LeNet")]
+    assert "nn.ReLU()" in lenet.source
+    lenet.source = lenet.source.replace("nn.ReLU()", "nn.Tanh()")
+    lenet.source += shadowing_print(stored_text(genuine.cells[table_check]), "       layer")
+    verdicts = graded(tmp, templates, A2T2, submissions)
+    return template, verdicts
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+def test_a2_t2_honest_work_earns_every_point(a2_t2: tuple) -> None:
+    _, verdicts = a2_t2
+    honest = verdicts["honest"]
+    assert honest["status"] == VERIFIED, honest["note"]
+    assert honest["score"] == honest["max_score"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+def test_a2_t2_a_swallowed_training_loop_failure_earns_nothing(a2_t2: tuple) -> None:
+    template, verdicts = a2_t2
+    index = checked_index(template, "check_training_loop(")
+    assert earned(verdicts["honest"], index)
+    assert not earned(verdicts["swallowed_loop_check"], index)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+def test_a2_t2_a_forged_layer_table_earns_nothing(a2_t2: tuple) -> None:
+    template, verdicts = a2_t2
+    index = checked_index(template, "layer_table(LeNet()")
+    assert earned(verdicts["honest"], index)
+    assert not earned(verdicts["shadowed_table"], index)
+
+
+A1T1 = "a1_t1_convolution_arithmetic.ipynb"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+def test_a1_t1_a_forged_lenet_table_earns_nothing(tmp_path: Path) -> None:
+    """a1_t1's layer table of the student's LeNet (cell 26 before issue 18) was decided by
+    the kernel: a LeNet with tanh for ReLU and a shadowed print earned its point."""
+    templates, genuine = genuine_run(tmp_path, A1T1)
+    table_check = checked_index(genuine, "layer_table(lenet")
+    nb = copy.deepcopy(genuine)
+    lenet = nb.cells[code_index(nb, "class LeNet")]
+    assert "nn.ReLU()" in lenet.source
+    lenet.source = lenet.source.replace("nn.ReLU()", "nn.Tanh()")
+    lenet.source += shadowing_print(stored_text(genuine.cells[table_check]), "       layer")
+    verdicts = graded(tmp_path, templates, A1T1, {"honest": genuine, "shadowed_table": nb})
+    assert earned(verdicts["honest"], table_check)
+    assert not earned(verdicts["shadowed_table"], table_check)
+
+
+def before_the_split(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """``nb`` as handed out before its checked cells were split from their solution cells:
+    the checked cell's code at the end of that cell, which carried its tag and output."""
+    old = copy.deepcopy(nb)
+    for cell in [c for c in old.cells if split_from(c)]:
+        [host] = [c for c in old.cells if c.get("id") == split_from(cell)]
+        host.source += "\n\n" + cell.source
+        host.metadata["tags"], host.outputs = cell.metadata["tags"], cell.outputs
+        old.cells.remove(cell)
+    return old
+
+
+@pytest.mark.parametrize(
+    "name",
+    [A2T2, "a3_t1_resnet18_transfer.ipynb", "a3_t2_what_a_cnn_sees.ipynb"],
+    ids=["a2_t2", "a3_t1", "a3_t2"],
+)
+def test_a_submission_from_before_a_split_still_aligns(name: str) -> None:
+    [template] = load_templates(ROOT / "notebooks" / name)
+    split = [c for _, c in template.graded if split_from(c)]
+    assert split, "the template has split checked cells"
+    alignment = align(template, before_the_split(template.nb))
+    assert alignment.problems == []
+    ran = [c.metadata.get("course_template_id") for c in alignment.run.cells]
+    for cell in split:  # the course's checked cell runs right after the old cell
+        assert ran.index(cell.id) == ran.index(split_from(cell)) + 1
+        held = alignment.by_template_id[cell.id]
+        assert held.outputs == cell.outputs and split_from(cell) == held.id

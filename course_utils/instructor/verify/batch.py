@@ -184,9 +184,7 @@ def verify_bytes(
     alignment = align(template, nb)
     verdict.tokens = solution_tokens(alignment.student_code)
     verdict.answers = written_answers(alignment)
-    stored = {
-        template.nb.cells[t].get("id"): nb.cells[index] for index, t in alignment.matched.items()
-    }
+    stored = alignment.by_template_id  # alignment.nb is the submission itself
     verdict.checks = grade_cells(template, stored, None, patterns)
     if alignment.problems:
         verdict.status, verdict.note = TAMPERED, "; ".join(alignment.problems)

@@ -5,7 +5,10 @@ themselves; everything else as a one-key object: ``{"float": "nan"}``, ``{"list"
 ``{"tuple": [...]}``, ``{"dict": [[key, value], ...]}``, ``{"ndarray": {...}}`` (numeric
 dtypes only, the bytes in base64), ``{"tensor": {...}}`` (a torch tensor, as an array),
 and ``{"handle": [number, type name]}`` for an object that is not data (a function, a
-model), which stays in the kernel and is used there by number. Never pickle: decoding
+model), which stays in the kernel and is used there by number. One more kind goes from
+the grader to the kernel only: ``{"build": [module, name, args, kwargs]}``, a recipe made
+of data for an object the grader built with a course helper (a ResNet18 for 10 classes),
+which the kernel builds for itself with its own copy of that helper. Never pickle: decoding
 builds only these types, whatever the text says, and refuses what is too deep or too big.
 
 The kernel side (:mod:`.remote`) encodes with the same module; what it sends is
@@ -33,7 +36,9 @@ class NotData(TypeError):
     """A value that cannot travel between the grader and a kernel."""
 
 
-def encode(value: Any, handle: Callable[[Any], list] | None = None, depth: int = 0) -> Any:
+def encode(
+    value: Any, handle: Callable[[Any], list | dict] | None = None, depth: int = 0
+) -> Any:
     """``value`` as JSON-ready data; ``handle(obj)`` names what is not data (else refused).
 
     >>> encode((1, [2.5, "x"], {"k": None}))
@@ -69,7 +74,8 @@ def encode(value: Any, handle: Callable[[Any], list] | None = None, depth: int =
     if tensor is not None:
         return {"tensor": encode_array(tensor)}
     if handle is not None:
-        return {"handle": handle(value)}
+        named = handle(value)  # a handle's [number, type name], or a tagged recipe
+        return named if isinstance(named, dict) else {"handle": named}
     raise NotData(f"a {type(value).__name__} is not data")
 
 
@@ -94,11 +100,17 @@ def encode_array(array: np.ndarray) -> dict:
     }
 
 
-def decode(data: Any, handle: Callable[[list], Any] | None = None, depth: int = 0) -> Any:
+def decode(
+    data: Any,
+    handle: Callable[[list], Any] | None = None,
+    depth: int = 0,
+    build: Callable[[list], Any] | None = None,
+) -> Any:
     """Build the value that :func:`encode` described; refuse anything else.
 
     ``handle([number, type_name])`` makes the grader's stand-in for an object left in the
-    kernel; without it a handle is refused.
+    kernel; without it a handle is refused. ``build([module, name, args, kwargs])`` makes
+    the object a recipe describes (the kernel's side only); without it a recipe is refused.
 
     >>> decode(encode({"w": np.arange(3)}))
     {'w': array([0, 1, 2])}
@@ -124,8 +136,11 @@ def decode(data: Any, handle: Callable[[list], Any] | None = None, depth: int = 
         if kind == "dict":
             if not all(isinstance(pair, list) and len(pair) == 2 for pair in body):
                 raise NotData("a dict's items are not pairs")
-            return {decode(k, handle, depth + 1): decode(v, handle, depth + 1) for k, v in body}
-        items = [decode(item, handle, depth + 1) for item in body]
+            return {
+                decode(k, handle, depth + 1, build): decode(v, handle, depth + 1, build)
+                for k, v in body
+            }
+        items = [decode(item, handle, depth + 1, build) for item in body]
         return items if kind == "list" else tuple(items)
     if kind == "ndarray":
         return decode_array(body)
@@ -135,6 +150,8 @@ def decode(data: Any, handle: Callable[[list], Any] | None = None, depth: int = 
         return torch.from_numpy(decode_array(body))
     if kind == "handle" and handle is not None and _is_handle(body):
         return handle(body)
+    if kind == "build" and build is not None and _is_recipe(body):
+        return build(body)
     raise NotData(f"unexpected {kind!r} in the data")
 
 
@@ -143,6 +160,15 @@ def _is_handle(body: Any) -> bool:
         isinstance(body, list)
         and len(body) == 2
         and isinstance(body[0], int)
+        and isinstance(body[1], str)
+    )
+
+
+def _is_recipe(body: Any) -> bool:
+    return (
+        isinstance(body, list)
+        and len(body) == 4
+        and isinstance(body[0], str)
         and isinstance(body[1], str)
     )
 

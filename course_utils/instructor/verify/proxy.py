@@ -7,8 +7,9 @@ evaluates an expression the grader chose in the student's namespace. An object t
 not data (a function, a model) comes back as a :class:`Remote`: a number the kernel
 knows, on which the grader may call, read attributes, index, iterate and take ``len``;
 what those return is again data or a :class:`Remote`. Nothing the grader holds ever
-goes into the kernel except data and such numbers: a grader function passed as an
-argument is refused (:class:`~.codec.NotData`).
+goes into the kernel except data and such numbers, and recipes made of data for objects
+the grader built with a course helper (:func:`remember_recipe`), which the kernel builds
+for itself: a grader function passed as an argument is refused (:class:`~.codec.NotData`).
 
 The student's code decides every value this returns, and nothing else: the oracles and
 comparisons that use them run in the grader.
@@ -16,7 +17,9 @@ comparisons that use them run in the grader.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -57,12 +60,42 @@ class Channel:
     def send_value(self, value: Any) -> Any:
         """A grader value as data for a request; a :class:`Remote` travels as its number."""
 
-        def number(obj: Any) -> list:
+        def number(obj: Any) -> list | dict:
             if isinstance(obj, Remote) and obj._channel is self:
                 return [obj._number, obj._type]
+            recipe = recipe_of(obj)
+            if recipe is not None:  # the kernel builds its own from the same data
+                module, name, args, kwargs = recipe
+                return {"build": [module, name, self.send_value(args), self.send_value(kwargs)]}
             raise codec.NotData(f"a {type(obj).__name__} cannot be sent to the student's kernel")
 
         return codec.encode(value, number)
+
+
+# Objects the grader built with a course helper from data only, and how: (module, helper
+# name, args, kwargs). Such an object travels to the kernel as that recipe.
+_RECIPES: weakref.WeakKeyDictionary[Any, tuple[str, str, list, dict]] = weakref.WeakKeyDictionary()
+
+
+def remember_recipe(obj: Any, module: str, name: str, args: list, kwargs: dict) -> None:
+    """Note that ``obj`` is what ``module.name(*args, **kwargs)`` made (all of them data)."""
+    with contextlib.suppress(TypeError):  # an object that cannot be weakly referenced
+        _RECIPES[obj] = (module, name, args, kwargs)
+
+
+def recipe_of(obj: Any) -> tuple[str, str, list, dict] | None:
+    """The recipe :func:`remember_recipe` noted for ``obj``, else ``None``.
+
+    >>> import torch
+    >>> net = torch.nn.Linear(2, 3)
+    >>> remember_recipe(net, "course_utils.models", "linear", [2, 3], {})
+    >>> recipe_of(net), recipe_of(torch.nn.Linear(2, 3))
+    (('course_utils.models', 'linear', [2, 3], {}), None)
+    """
+    try:
+        return _RECIPES.get(obj)
+    except TypeError:
+        return None
 
 
 class Remote:

@@ -4,7 +4,9 @@ Imported inside the student's sandboxed kernel, where the grader's request (JSON
 arrives as a user expression: ``serve(get_ipython().user_ns, request)``. Everything here
 runs under the student's control, so nothing here is trusted: the grader decodes the
 answer as data (:mod:`.codec`) and compares it itself. Objects that are not data (a
-function, a model) stay here, in :data:`HANDLES`, and are used by number.
+function, a model) stay here, in :data:`HANDLES`, and are used by number; an object the
+grader built with a course helper arrives as its recipe and is built here by the same
+helper (:func:`built`).
 
 Requests: ``{"op": "get", "name": N}``, ``{"op": "eval", "expr": E, "vars": {...}}``,
 ``{"op": "call", "ref": H, "args": [...], "kwargs": {...}}``, ``{"op": "getattr", "ref":
@@ -14,6 +16,7 @@ H, "name": N}``, ``{"op": "iter" | "len", "ref": H}``, ``{"op": "getitem", "ref"
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import json
 from typing import Any
@@ -35,6 +38,24 @@ def referenced(body: list) -> Any:
     return HANDLES[body[0]]
 
 
+def built(body: list) -> Any:
+    """The object a recipe in a request describes, made by the course helper it names.
+
+    >>> built(["course_utils.models.transfer", "resnet18", {"list": []},
+    ...        {"dict": [["num_classes", 3]]}]).fc.out_features
+    3
+    """
+    module, name, args, kwargs = body
+    if not module.startswith("course_utils.") or module.startswith("course_utils.instructor"):
+        raise ValueError(f"{module} is not a course helper")
+    helper = getattr(importlib.import_module(module), name)
+    return helper(*_decoded(args), **_decoded(kwargs))
+
+
+def _decoded(data: Any) -> Any:
+    return decode(data, referenced, build=built)
+
+
 def answer(namespace: dict, request: dict) -> Any:
     """Carry out one request in ``namespace`` (the notebook's globals)."""
     op = request["op"]
@@ -43,12 +64,11 @@ def answer(namespace: dict, request: dict) -> Any:
             raise NameError(f"name {request['name']!r} is not defined")
         return namespace[request["name"]]
     if op == "eval":
-        scope = {**namespace, **decode(request["vars"], referenced)}
+        scope = {**namespace, **_decoded(request["vars"])}
         return eval(request["expr"], scope)  # the grader's expression, in the student's world
     target = HANDLES[request["ref"]]
     if op == "call":
-        args = decode(request["args"], referenced)
-        kwargs = decode(request["kwargs"], referenced)
+        args, kwargs = _decoded(request["args"]), _decoded(request["kwargs"])
         return target(*args, **kwargs)
     if op == "getattr":
         return getattr(target, request["name"])
@@ -60,7 +80,7 @@ def answer(namespace: dict, request: dict) -> Any:
     if op == "len":
         return len(target)
     if op == "getitem":
-        return target[decode(request["key"], referenced)]
+        return target[_decoded(request["key"])]
     raise ValueError(f"unknown request {op!r}")
 
 

@@ -7,7 +7,11 @@ course helper the template imports (a function of a ``course_utils`` module, or 
 module) is wrapped: called with a :class:`~.proxy.Remote` among its arguments, the
 kernel runs the same helper, found by its module and name, on the student's object and
 the grader's data, and returns what it made as data (or as a :class:`~.proxy.Remote`).
-Called with data only, the grader's own helper runs, as before.
+Called with data only, the grader's own helper runs, as before, and the object it makes
+keeps its recipe: handed to the student's function, it travels as that recipe, and the
+kernel builds its own from the same data (see :func:`~.proxy.remember_recipe`). So
+``count_trainable(transfer.resnet18(num_classes=10))`` counts in the kernel a network
+the grader also holds, and counts itself.
 
 What the kernel returns this way describes the student's object and nothing else; the
 checks, whose oracles decide points, are never routed (see :mod:`.split_checks`).
@@ -21,7 +25,8 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from course_utils.instructor.verify.proxy import Remote, Student
+from course_utils.instructor.verify.codec import NotData, encode
+from course_utils.instructor.verify.proxy import Remote, Student, remember_recipe
 
 COURSE_PACKAGE = "course_utils"
 NEVER_ROUTED = ("course_utils.checks", "course_utils.instructor")
@@ -56,6 +61,19 @@ def holds_remote(values: Any) -> bool:
     return False
 
 
+def is_data(value: Any) -> bool:
+    """Whether ``value`` can travel to the kernel as data.
+
+    >>> is_data([1, "a", {"k": 2.5}]), is_data([print])
+    (True, False)
+    """
+    try:
+        encode(value)
+    except NotData:
+        return False
+    return True
+
+
 def routed_function(function: Callable[..., Any], student: Student) -> Callable[..., Any]:
     """``function``, run in the kernel (by its module and name) when an argument is remote."""
     expression = (
@@ -67,7 +85,10 @@ def routed_function(function: Callable[..., Any], student: Student) -> Callable[
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if holds_remote([*args, *kwargs.values()]):
             return student.eval(expression, arguments=list(args), keywords=dict(kwargs))
-        return function(*args, **kwargs)
+        made = function(*args, **kwargs)
+        if is_data([list(args), dict(kwargs)]):  # so the kernel can build its own copy
+            remember_recipe(made, function.__module__, function.__name__, list(args), kwargs)
+        return made
 
     return wrapper
 

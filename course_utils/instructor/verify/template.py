@@ -103,6 +103,20 @@ def cell_role(cell: NotebookNode) -> str:
     return FIXED
 
 
+def split_from(cell: NotebookNode) -> str | None:
+    """The id of the cell a checked cell was split out of (``metadata.course.split_from``).
+
+    Submissions made before the split hold the checked cell's code at the end of that
+    cell; aligned with the template, such a cell stands for the solution cell, and the
+    split-out checked cell runs after it, its stored output compared with that cell's.
+
+    >>> split_from(nbformat.v4.new_code_cell(metadata={"course": {"split_from": "abc"}}))
+    'abc'
+    """
+    found = cell.get("metadata", {}).get("course", {}).get("split_from")
+    return str(found) if found else None
+
+
 def cell_points(cell: NotebookNode) -> float:
     """Points of a checked, result or hidden-test cell: ``metadata.course.points``, 1 when
     unset (every cell of the course's notebooks sets it).
@@ -414,7 +428,12 @@ class Alignment:
         """The submission's cells by the id of the template cell each stands for
         (its stored outputs, its written answers)."""
         cells = self.template.nb.cells
-        return {cells[t].get("id"): self.nb.cells[index] for index, t in self.matched.items()}
+        mine = {cells[t].get("id"): self.nb.cells[index] for index, t in self.matched.items()}
+        for t, cell in self.template.graded:
+            held = split_source(self, t)
+            if held is not None:  # handed in before the split: that cell's outputs
+                mine[cell.get("id")] = self.nb.cells[held]
+        return mine
 
     @property
     def student_code(self) -> list[str]:
@@ -533,6 +552,8 @@ def find_problems(alignment: Alignment) -> None:
         label = f"cell {t} ({first_line(cell.source)})"
         mine = nb.cells[mine_of[t]] if t in mine_of else None
         tags = sorted(mine.get("metadata", {}).get("tags", [])) if mine is not None else []
+        if mine is None and split_source(alignment, t) is not None:
+            continue  # handed in before the split: the course's cell runs after it
         if mine is None:
             alignment.problems.append(f"{label} is missing")
         elif tags != sorted(cell.metadata.get("tags", [])):
@@ -544,7 +565,7 @@ def find_problems(alignment: Alignment) -> None:
         elif not holds_template_text(template.patterns[t], mine.source):
             alignment.problems.append(f"{label} is edited")
     if not alignment.problems:
-        graded = [t for t, _ in template.graded]
+        graded = [t for t, _ in template.graded if t in mine_of]
         order = [alignment.matched[i] for i in sorted(mine_of[t] for t in graded)]
         out_of_place = [t for t in graded if mine_of[t] not in alignment.anchors] or [
             b for a, b in zip(order, graded, strict=True) if a != b
@@ -554,8 +575,11 @@ def find_problems(alignment: Alignment) -> None:
             alignment.problems.append(
                 f"cell {t} ({first_line(template.nb.cells[t].source)}) is moved"
             )
+    held = {split_source(alignment, t) for t, _ in template.graded}  # tagged before a split
     for index, cell in enumerate(nb.cells):
         role = cell_role(cell)
+        if index in held:
+            continue
         if role in (CHECKED, RESULT, HIDDEN) and alignment.template_role(index) != role:
             copies = [
                 t
@@ -568,6 +592,20 @@ def find_problems(alignment: Alignment) -> None:
                     f"cell {index} ({first_line(cell.source)}) is tagged {role}, "
                     "which the template's cell is not"
                 )
+
+
+def split_source(alignment: Alignment, t: int) -> int | None:
+    """The submission cell that held template cell ``t`` before ``t`` was split out of
+    another (see :func:`split_from`): the one aligned with that other cell; ``None`` if
+    there is none, or if ``t`` has a cell of its own."""
+    old_id = split_from(alignment.template.nb.cells[t])
+    if old_id is None or t in alignment.matched.values():
+        return None
+    ids = [cell.get("id") for cell in alignment.template.nb.cells]
+    return next(
+        (index for index, u in alignment.matched.items() if ids[u] == old_id),
+        None,
+    )
 
 
 def run_cell(alignment: Alignment, index: int) -> NotebookNode | None:
