@@ -36,9 +36,7 @@ class NotData(TypeError):
     """A value that cannot travel between the grader and a kernel."""
 
 
-def encode(
-    value: Any, handle: Callable[[Any], list | dict] | None = None, depth: int = 0
-) -> Any:
+def encode(value: Any, handle: Callable[[Any], list | dict] | None = None, depth: int = 0) -> Any:
     """``value`` as JSON-ready data; ``handle(obj)`` names what is not data (else refused).
 
     >>> encode((1, [2.5, "x"], {"k": None}))
