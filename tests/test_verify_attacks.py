@@ -30,10 +30,8 @@ import pytest
 
 from course_utils.instructor import cli
 from course_utils.instructor.notebook_io import CHECK_TAG, is_checked
-from course_utils.instructor.refresh import REFRESH_ENV
 from course_utils.instructor.verify import ERROR, INVALID, MEMORY, MISMATCH, TAMPERED, VERIFIED
 from course_utils.instructor.verify.cgroups import Cgroup
-from course_utils.notebooks import execute_notebook, kernel_env
 
 pytestmark = [
     pytest.mark.slow,  # executes a1_t1 and grades a batch of attacks in the sandbox
@@ -47,7 +45,6 @@ NAME = "a1_t1_convolution_arithmetic.ipynb"
 RUN = uuid.uuid4().hex  # marks everything this module plants, so that it can be looked for
 SITE_PACKAGES = Path(next(p for p in sys.path if p.endswith("site-packages")))
 MEMORY_MB = 2048
-RESULT_CELL = 'print(f"lenet_parameters: {sum(p.numel() for p in lenet.parameters())}")'
 # A sentence of the instructor's written answer to the first question: no student's row
 # may ever hold it unless the student wrote it.
 INSTRUCTOR_ANSWER = "simply learn the flipped one"
@@ -140,18 +137,14 @@ class Batch:
 
 
 @pytest.fixture(scope="module")
-def batch(tmp_path_factory: pytest.TempPathFactory) -> Batch:
+def batch(
+    tmp_path_factory: pytest.TempPathFactory,
+    a1_t1_template: nbformat.NotebookNode,
+    a1_t1_executed: nbformat.NotebookNode,
+) -> Batch:
     templates = tmp_path_factory.mktemp("templates")
-    template = nbformat.read(ROOT / "notebooks" / NAME, as_version=4)
-    result_cell = nbformat.v4.new_code_cell(RESULT_CELL, metadata={"tags": ["result"]})
-    result_cell.id = "result-lenet-parameters"
-    template.cells.append(result_cell)
-    nbformat.write(template, templates / NAME)
-    genuine = nbformat.read(templates / NAME, as_version=4)
-    assert execute_notebook(genuine, templates, 600, kernel_env(REFRESH_ENV)) is None
-    for leftover in templates.iterdir():  # what the run wrote next to the notebook
-        if leftover.name != NAME:
-            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+    nbformat.write(a1_t1_template, templates / NAME)  # a1_t1 with a result cell at its end
+    genuine = copy.deepcopy(a1_t1_executed)  # the session's one run (tests/conftest.py)
 
     top = tmp_path_factory.mktemp("batch")
     folder = top / "submissions"
