@@ -262,10 +262,24 @@ def test_a_recipe_from_the_kernel_is_refused() -> None:
 # ------------------------------------------------------------ sandboxed, slow
 
 ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES = sorted((ROOT / "notebooks").glob("a*_t*.ipynb"))
+# a3_t1 reads Assignment 2's results/a2_best.json, which the sandbox does not have: its own
+# run stops at that cell, so what its graded cells do in the grader is not known.
+NO_SANDBOX_RUN = {
+    "a3_t1_resnet18_transfer.ipynb": "its run in the sandbox stops: no results/a2_best.json"
+}
+TEMPLATES = [
+    pytest.param(
+        path,
+        id=path.name[:5],
+        marks=[pytest.mark.xfail(strict=True, reason=NO_SANDBOX_RUN[path.name])]
+        if path.name in NO_SANDBOX_RUN
+        else [],
+    )
+    for path in sorted((ROOT / "notebooks").glob("a*_t*.ipynb"))
+]
 
 
-@pytest.mark.parametrize("path", TEMPLATES, ids=[p.name[:5] for p in TEMPLATES])
+@pytest.mark.parametrize("path", TEMPLATES)
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
 def test_every_graded_cell_with_points_is_decided_in_the_grader(path: Path) -> None:
