@@ -406,7 +406,7 @@ def test_a2_t2_honest_work_earns_every_point(a2_t2: tuple) -> None:
     _, verdicts = a2_t2
     honest = verdicts["honest"]
     assert honest["status"] == VERIFIED, honest["note"]
-    assert honest["score"] == honest["max_score"]
+    assert [c["title"] for c in honest["checks"] if not c["passed"]] == []
 
 
 @pytest.mark.slow
