@@ -31,8 +31,15 @@ $(STAMP): pyproject.toml constraints.txt
 run: setup
 	$(BIN)/course run notebooks --out build
 
-# Lint first: a style or type error fails in seconds, before minutes of tests.
-test: setup lint unit nbval
+# Lint first: a style or type error fails in seconds, before minutes of tests. Then the
+# fast unit tests and nbval side by side, one core each (nbval's output is printed after
+# the unit tests'), then the slow tests, which keep two cores busy on their own
+# (`course verify -j 2`, two kernels at a time).
+test: setup lint
+	@mkdir -p build; $(MAKE) --no-print-directory nbval > build/nbval.log 2>&1 & nbval=$$!; \
+	  $(MAKE) --no-print-directory unit UNIT_MARKS="not slow"; fast=$$?; \
+	  wait $$nbval; nbval=$$?; cat build/nbval.log; \
+	  [ $$fast -eq 0 ] && [ $$nbval -eq 0 ] && $(MAKE) --no-print-directory unit UNIT_MARKS=slow
 
 # ruff (lint and format check) and mypy over the package and the tests (pyproject.toml).
 LINT_PATHS := course_utils tests benchmarks
@@ -46,8 +53,11 @@ format: setup
 	$(BIN)/ruff check --fix $(LINT_PATHS)
 	$(BIN)/ruff format $(LINT_PATHS)
 
+# All unit tests, or those UNIT_MARKS selects (a pytest -m expression: "not slow", slow).
+UNIT_MARKS ?=
 unit: setup
-	@COURSE_CHECK_FINDINGS=1 $(BIN)/python -m pytest --doctest-modules tests course_utils; rc=$$?; \
+	@COURSE_CHECK_FINDINGS=1 $(BIN)/python -m pytest --doctest-modules tests course_utils \
+	  $(if $(UNIT_MARKS),-m "$(UNIT_MARKS)"); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "FAIL: pytest collected no unit tests"; fi; exit $$rc
 
 nbval: setup
