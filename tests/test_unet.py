@@ -80,10 +80,24 @@ def test_bad_settings_are_explained():
 def test_convolutions_start_from_kaiming_weights_and_zero_biases():
     torch.manual_seed(0)
     model = UNet(depth=3, base_width=16, upsampling="nearest")
-    for conv in (m for m in model.modules() if isinstance(m, nn.Conv2d)):
+    for conv in (m for m in model.modules() if isinstance(m, nn.Conv2d) and m is not model.head):
         fan_in = conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1]
         assert conv.weight.std().item() == pytest.approx((2 / fan_in) ** 0.5, rel=0.15)
         assert conv.bias.abs().max().item() == 0
+
+
+def test_the_head_that_no_activation_follows_gets_gain_one():
+    # Wide enough (64 * 16 weights) that the ReLU gain, 41 % larger, cannot pass as 1.
+    torch.manual_seed(0)
+    model = UNet(depth=2, base_width=64, out_channels=16)
+    assert model.head.weight.std().item() == pytest.approx((1 / 64) ** 0.5, rel=0.1)
+    assert model.head.bias.abs().max().item() == 0
+    # What gain 1 is for: unit-variance inputs give outputs of unit variance, not 2.
+    relu_head, linear_head = nn.Conv2d(256, 8, kernel_size=1), nn.Conv2d(256, 8, kernel_size=1)
+    kaiming_init(nn.Sequential(relu_head, linear_head), linear=[linear_head])
+    x = torch.randn(16, 256, 8, 8)
+    assert linear_head(x).var().item() == pytest.approx(1, rel=0.1)
+    assert relu_head(x).var().item() == pytest.approx(2, rel=0.1)  # only the listed one
 
 
 def test_kaiming_keeps_the_signal_through_relus():

@@ -20,14 +20,18 @@ Pooling an odd size drops the last row or column (65 -> 32), so an upsampled map
 be one pixel short of the skip it joins; it is padded (transposed) or resized
 (nearest) to the skip's exact size, and the output always has the input's size.
 
-Every convolution starts from Kaiming (He) normal weights and zero biases
-(:func:`kaiming_init`), as the field initialises ReLU networks: PyTorch's default keeps
-the activations' variance only for a linear network, so through ReLUs it halves at
-every layer. ELU is the identity for positive inputs, and ELU networks are usually
-initialised the same way.
+Every convolution that an activation follows starts from Kaiming (He) normal weights
+with the ReLU gain and zero biases (:func:`kaiming_init`), as the field initialises ReLU
+networks: PyTorch's default keeps the activations' variance only for a linear network,
+so through ReLUs it halves at every layer. ELU is the identity for positive inputs, and
+ELU networks are usually initialised the same way. The final 1x1 ``head`` convolution
+is followed by no activation, so it gets gain 1 (standard deviation ``sqrt(1 / fan_in)``),
+as the output layers of the course's other networks do.
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 import torch
 import torch.nn.functional as F
@@ -39,20 +43,29 @@ UPSAMPLING = ("transpose", "nearest")
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "elu": nn.ELU}
 
 
-def kaiming_init(model: nn.Module) -> nn.Module:
-    """Kaiming-normal weights (ReLU gain) and zero biases for every convolution in ``model``.
+def kaiming_init(model: nn.Module, linear: Collection[nn.Module] = ()) -> nn.Module:
+    """Kaiming-normal weights and zero biases for every convolution in ``model``.
 
-    The weights get standard deviation ``sqrt(2 / fan_in)``, where ``fan_in`` is the
-    number of inputs that reach one output value (He et al., 2015). For a convolution
-    that is ``in_channels * kernel height * kernel width``. A transposed convolution
-    with stride equal to its kernel (the U-Net's 2x2, stride 2) places each input pixel
-    once, so an output value sees ``in_channels`` inputs: ``nn.init.kaiming_normal_``
-    would take the fan-in from the wrong axis of its weight tensor.
+    The weights get standard deviation ``sqrt(2 / fan_in)`` (the ReLU gain), where
+    ``fan_in`` is the number of inputs that reach one output value (He et al., 2015).
+    The convolutions in ``linear``, which no ReLU follows (an output layer), get gain 1,
+    ``sqrt(1 / fan_in)``: the factor 2 makes up for the half of the signal a ReLU sets
+    to zero, and without a ReLU it would only double the variance of the outputs.
+
+    For a convolution ``fan_in`` is ``in_channels * kernel height * kernel width``. A
+    transposed convolution with stride equal to its kernel (the U-Net's 2x2, stride 2)
+    places each input pixel once, so an output value sees ``in_channels`` inputs:
+    ``nn.init.kaiming_normal_`` would take the fan-in from the wrong axis of its weight
+    tensor.
 
     >>> up = kaiming_init(nn.ConvTranspose2d(512, 8, kernel_size=2, stride=2))
     >>> round(float(up.weight.std()) / (2 / 512) ** 0.5, 1), float(up.bias.abs().max())
     (1.0, 0.0)
+    >>> head = nn.Conv2d(512, 8, kernel_size=1)
+    >>> round(float(kaiming_init(head, linear=[head]).weight.std()) / (1 / 512) ** 0.5, 1)
+    1.0
     """
+    linear_ids = {id(module) for module in linear}
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
             fan_in = module.in_channels * module.kernel_size[0] * module.kernel_size[1]
@@ -63,7 +76,8 @@ def kaiming_init(model: nn.Module) -> nn.Module:
             continue
         fan_in //= module.groups
         with torch.no_grad():
-            module.weight.normal_(0.0, (2.0 / fan_in) ** 0.5)
+            gain_squared = 1.0 if id(module) in linear_ids else 2.0
+            module.weight.normal_(0.0, (gain_squared / fan_in) ** 0.5)
             if module.bias is not None:
                 module.bias.zero_()
     return model
@@ -156,7 +170,7 @@ class UNet(nn.Module):
             for level in reversed(range(depth - 1))
         )
         self.head = nn.Conv2d(base_width, out_channels, kernel_size=1)
-        kaiming_init(self)
+        kaiming_init(self, linear=[self.head])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         smallest = 2 ** (self.depth - 1)
