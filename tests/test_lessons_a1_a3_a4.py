@@ -123,6 +123,28 @@ def test_a4_t2_elu_lead_needs_the_sign_the_size_and_the_test() -> None:
     assert not ahead(stats.welch_t_test(elu, relu), significant=True, at_most=0.05)  # too big
 
 
+def test_a4_t2_holm_holds_every_test_to_the_bar_of_all_five() -> None:
+    holm_over = notebook_function("a4_t2_unet_segmentation", "holm_over")
+    # The ELU lead's p = 0.014 clears Holm's bar over the three comparisons at the long
+    # budget (0.05 / 3), but not over the five tests the cell reports (0.05 / 5).
+    p_values = {"longer": 0.02, "plateau": 0.015, "elu": 0.014, "up ReLU": 0.5, "up ELU": 0.6}
+    assert stats.holm([0.014, 0.5, 0.6])[0]
+    assert not any(holm_over(p_values).values())
+    verdicts = holm_over({**p_values, "elu": 0.009})  # 0.009 < 0.05 / 5; then 0.015 > 0.05 / 4
+    assert [name for name, significant in verdicts.items() if significant] == ["elu"]
+    # A test that could not run is never significant, and the others still pay for it.
+    assert holm_over({"a": 0.03, "b": None}) == {"a": False, "b": False}  # 0.03 > 0.05 / 2
+    assert holm_over({"a": 0.03}) == {"a": True}
+
+
+def test_a4_t2_fewer_epochs_needs_the_sign_and_the_verdict() -> None:
+    fewer = notebook_function("a4_t2_unet_segmentation", "fewer_beyond_noise")
+    elu, relu = [2.0, 2.0, 3.0, 2.0, 3.0], [4.0, 5.0, 4.0, 5.0, 4.0]
+    assert fewer(stats.welch_t_test(elu, relu), significant=True)
+    assert not fewer(stats.welch_t_test(relu, elu), significant=True)  # more epochs
+    assert not fewer(stats.welch_t_test(elu, relu), significant=False)  # not past Holm
+
+
 # ------------------------------------------------------------------------------- viz overlay
 
 
