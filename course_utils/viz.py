@@ -866,14 +866,18 @@ class LiveLearningCurves:
     In Jupyter the figure is updated in place after every epoch; in a script, or with
     ``COURSE_LIVE_PLOT=0`` (set by the notebook tests and ``course run``, so that an
     executed notebook holds one final figure), it is drawn once when training ends.
+    ``title`` is the figure's title, passed on to :func:`plot_learning_curves`: say there
+    what the curves come from (the data, a stand-in).
 
     >>> from course_utils import train
-    >>> isinstance(LiveLearningCurves(), train.EpochCallback)
-    True
+    >>> curves = LiveLearningCurves(title="LeNet on the generated stand-in")
+    >>> isinstance(curves, train.EpochCallback), curves.title
+    (True, 'LeNet on the generated stand-in')
     """
 
-    def __init__(self) -> None:
+    def __init__(self, title: str | None = None) -> None:
         self.live = _in_jupyter_kernel() and os.environ.get("COURSE_LIVE_PLOT", "1") != "0"
+        self.title = title
         self.handle = None
 
     def on_epoch_end(self, history: History) -> None:
@@ -883,7 +887,7 @@ class LiveLearningCurves:
         # Imported here because it is only needed inside a kernel, where it is loaded.
         from IPython.display import display
 
-        fig = plot_learning_curves(history)
+        fig = plot_learning_curves(history, title=self.title)
         if self.handle is None:
             self.handle = display(fig, display_id=True)
         else:
@@ -894,5 +898,5 @@ class LiveLearningCurves:
     def on_train_end(self, history: History) -> None:
         """Draw the final curves once, where they were not drawn live."""
         if not self.live:
-            plot_learning_curves(history)
+            plot_learning_curves(history, title=self.title)
             plt.show()

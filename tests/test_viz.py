@@ -154,6 +154,21 @@ def test_helper_does_not_show(history, monkeypatch):
     assert isinstance(viz.plot_learning_curves(history), Figure)
 
 
+def test_live_curves_drawn_once_at_the_end_with_their_title(history, monkeypatch):
+    # Outside a Jupyter kernel nothing is drawn per epoch, and one titled figure at the end.
+    monkeypatch.setattr(plt, "show", lambda *args, **kwargs: None)
+    plt.close("all")
+    curves = viz.LiveLearningCurves(title="LeNet on the generated stand-in")
+    curves.on_epoch_end(history)
+    assert not plt.get_fignums()
+    curves.on_train_end(history)
+    [number] = plt.get_fignums()
+    assert plt.figure(number).get_suptitle() == "LeNet on the generated stand-in"
+    plt.close("all")
+    viz.LiveLearningCurves().on_train_end(history)
+    assert plt.gcf().get_suptitle() == ""
+
+
 def test_filter_positions_draws_one_bar_per_output():
     from matplotlib.patches import Rectangle
 
