@@ -446,8 +446,21 @@ def _note(ax: Axes, text: str) -> None:
 # --- classifier results ------------------------------------------------------------------
 
 
+def _above(title: str | None, caption: str) -> str:
+    """``caption`` under an optional ``title``, on its own line.
+
+    >>> _above(None, "counts"), _above("LeNet", "counts")
+    ('counts', 'LeNet\\ncounts')
+    """
+    return caption if title is None else f"{title}\n{caption}"
+
+
 def plot_confusion_matrix(
-    matrix: np.ndarray, class_names: Sequence[str], normalize: bool = False, ax: Axes | None = None
+    matrix: np.ndarray,
+    class_names: Sequence[str],
+    normalize: bool = False,
+    ax: Axes | None = None,
+    title: str | None = None,
 ) -> Figure:
     """Draw a confusion matrix as a heat map: rows are true classes, columns predicted.
 
@@ -455,7 +468,8 @@ def plot_confusion_matrix(
     ``normalize=True`` each row is divided by its total, so a cell is the fraction of
     a true class predicted as each class and the diagonal is the recall per class; a
     class with no examples gets a row of zeros. Cells are annotated for up to 15
-    classes. The title gives the overall accuracy.
+    classes. The title gives the overall accuracy, below ``title`` where one is given
+    (say there what the matrix comes from: the network, the data).
 
     >>> matrix = np.array([[5, 1], [0, 4]])
     >>> fig = plot_confusion_matrix(matrix, ["cat", "dog"], normalize=True)
@@ -497,10 +511,10 @@ def plot_confusion_matrix(
         cbar_kws={"label": scale},
     )
     ax.grid(False)  # the course style's grid would cut through the cells
-    title = f"confusion matrix, {kind}"
+    caption = f"confusion matrix, {kind}"
     if matrix.sum() > 0:
-        title += f" (accuracy {100 * np.trace(matrix) / matrix.sum():.1f} %)"
-    ax.set(xlabel="predicted class", ylabel="true class", title=title)
+        caption += f" (accuracy {100 * np.trace(matrix) / matrix.sum():.1f} %)"
+    ax.set(xlabel="predicted class", ylabel="true class", title=_above(title, caption))
     return figure_of(ax)
 
 
@@ -648,6 +662,7 @@ def plot_feature_maps(
     shared_scale: bool = True,
     panel_size: float = 1.6,
     cmap: str = SEQUENTIAL_CMAP,
+    title: str | None = None,
 ) -> Figure:
     """Show every channel of one or more layers' feature maps for one image.
 
@@ -658,11 +673,12 @@ def plot_feature_maps(
     With ``shared_scale`` a layer's panels share one colour scale and a colour bar, so
     channels can be compared; otherwise each panel is scaled on its own. ``image``
     (with ``mean``/``std`` as for :func:`show_image`) is drawn on the left as the input.
+    ``title`` goes above everything (say there which network and data the maps come from).
 
     >>> maps = {"conv1": torch.rand(2, 4, 6, 6), "conv2": torch.rand(2, 8, 3, 3)}
-    >>> fig = plot_feature_maps(maps, index=1, image=torch.rand(1, 12, 12))
-    >>> [ax.get_title() for ax in fig.axes[:3]]
-    ['input', 'conv1 ch 0', 'conv1 ch 1']
+    >>> fig = plot_feature_maps(maps, index=1, image=torch.rand(1, 12, 12), title="untrained")
+    >>> [ax.get_title() for ax in fig.axes[:3]], fig.get_suptitle()
+    (['input', 'conv1 ch 0', 'conv1 ch 1'], 'untrained')
     >>> plt.close(fig)
     """
     maps = _feature_maps(activations, index)
@@ -693,6 +709,8 @@ def plot_feature_maps(
     blocks = _subfigure_list(grids.subfigures(len(maps), 1, height_ratios=rows))
     for block, (name, value) in zip(blocks, maps.items(), strict=True):
         _draw_channels(block, name, value, chosen[name], columns, shared_scale, cmap)
+    if title is not None:
+        fig.suptitle(title)
     return fig
 
 
@@ -706,6 +724,7 @@ def plot_example_grid(
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
     true_class: int | None = None,
+    title: str | None = None,
 ) -> Figure:
     """Show the first ``n`` correctly (``correct=True``) or wrongly classified images.
 
@@ -715,7 +734,8 @@ def plot_example_grid(
     normalisation (see :func:`show_image`). Each panel is titled
     ``true: x / pred: y``; ``true_class`` keeps only examples of one class. When fewer
     than ``n`` examples match, the ones found are shown; with none, the figure says
-    so instead of failing.
+    so instead of failing. ``title`` goes above the count of examples (say there what
+    the predictions come from).
 
     >>> labels, predictions = torch.tensor([0, 1, 1, 0]), torch.tensor([0, 1, 0, 0])
     >>> fig = plot_example_grid(torch.rand(4, 1, 8, 8), labels, predictions, ["0", "1"],
@@ -742,6 +762,8 @@ def plot_example_grid(
     if len(found) == 0:
         fig, ax = plt.subplots(figsize=(2 * n, 2.4), layout="constrained")
         _note(ax, f"no {kind} examples")
+        if title is not None:
+            fig.suptitle(title)
         return fig
     fig, axes = plt.subplots(1, n, figsize=(2 * n, 2.6), squeeze=False, layout="constrained")
     for ax, i in zip(axes[0], found[:n].tolist(), strict=False):
@@ -755,7 +777,7 @@ def plot_example_grid(
         )
     for ax in axes[0][len(found) :]:
         ax.set_axis_off()  # fewer examples than panels: leave the rest blank
-    fig.suptitle(f"{kind} examples: {min(n, len(found))} of {len(found)}")
+    fig.suptitle(_above(title, f"{kind} examples: {min(n, len(found))} of {len(found)}"))
     return fig
 
 

@@ -332,6 +332,25 @@ def test_feature_maps_explain_wrong_input():
         viz.plot_feature_maps({"c": torch.rand(3, 4, 4)}, channels=[3])
 
 
+def test_confusion_matrix_grid_and_maps_put_a_given_title_above_their_own():
+    # The figures of a classifier say what they come from (issue 17: a stand-in says so).
+    matrix = viz.plot_confusion_matrix(np.array([[3, 1], [0, 4]]), ["a", "b"], title="on X")
+    assert matrix.axes[0].get_title() == "on X\nconfusion matrix, counts (accuracy 87.5 %)"
+    labels, predictions = torch.tensor([0, 1]), torch.tensor([0, 0])
+    grid = viz.plot_example_grid(
+        torch.rand(2, 1, 6, 6), labels, predictions, ["a", "b"], correct=False, title="on X"
+    )
+    assert grid.get_suptitle() == "on X\nmisclassified examples: 1 of 1"
+    none = viz.plot_example_grid(
+        torch.rand(2, 1, 6, 6), labels, labels, ["a", "b"], correct=False, title="on X"
+    )
+    assert none.get_suptitle() == "on X"
+    maps = viz.plot_feature_maps(torch.rand(2, 4, 4), title="on X")
+    assert maps.get_suptitle() == "on X"
+    assert viz.plot_feature_maps(torch.rand(2, 4, 4)).get_suptitle() == ""
+    plt.close("all")
+
+
 # --- example grids -------------------------------------------------------------------------
 
 CLASSES = ["zero", "one", "two"]
