@@ -405,3 +405,34 @@ def test_tampered_submission_is_not_executed(
     )
     assert verdict.status == TAMPERED and verdict.wall_s is None
     assert (verdict.score, verdict.max_score) == (0, 3)
+
+
+def test_a_request_leaves_the_kernels_random_generators_alone() -> None:
+    """A hidden test that builds a model and draws cases in the student's kernel must not
+    change the numbers the student's next cell draws (issue 18, RNG)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    from course_utils.instructor.verify import remote
+
+    # The legacy global NumPy state is the one a student's np.random calls move.
+    def seed_all(seed: int) -> None:
+        random.seed(seed)
+        np.random.seed(seed)  # noqa: NPY002
+        torch.manual_seed(seed)
+
+    def draws() -> tuple[float, float, float]:
+        return random.random(), float(np.random.rand()), float(torch.rand(1))  # noqa: NPY002
+
+    expr = "(random.random(), np.random.rand(4).tolist(), torch.nn.Linear(8, 8).weight.sum())"
+    request = {"op": "eval", "expr": expr, "vars": {"dict": []}}
+    namespace = {"random": random, "np": np, "torch": torch}
+    for seed in (0, 1):
+        seed_all(seed)
+        expected = draws()
+        seed_all(seed)
+        answer = json.loads(remote.serve(namespace, json.dumps(request)))
+        assert "value" in answer, answer
+        assert draws() == expected

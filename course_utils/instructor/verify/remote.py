@@ -12,13 +12,22 @@ Requests: ``{"op": "get", "name": N}``, ``{"op": "eval", "expr": E, "vars": {...
 ``{"op": "call", "ref": H, "args": [...], "kwargs": {...}}``, ``{"op": "getattr", "ref":
 H, "name": N}``, ``{"op": "iter" | "len", "ref": H}``, ``{"op": "getitem", "ref": H,
 "key": K}``. Answers: ``{"value": DATA}`` or ``{"error": [name, message]}``.
+
+Each request leaves the kernel's random number generators as it found them (Python's
+``random``, NumPy's and torch's global state, CUDA's where there is one): a hidden test
+that builds a model or draws a case must not change what the student's later cells
+compute, or their stored outputs would no longer reproduce (:func:`rng_preserved`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import itertools
 import json
+import random
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 from course_utils.instructor.verify.codec import decode, encode
@@ -84,6 +93,47 @@ def answer(namespace: dict, request: dict) -> Any:
     raise ValueError(f"unknown request {op!r}")
 
 
+@contextlib.contextmanager
+def rng_preserved() -> Iterator[None]:
+    """Restore the global RNG states of ``random``, NumPy and torch (and CUDA) on exit.
+
+    NumPy and torch count only once imported: a request that imports torch for the
+    first time leaves it as a fresh import does, at its initial seed. Nothing is
+    imported here, so a kernel that uses neither pays for neither.
+
+    >>> import numpy as np
+    >>> before = np.random.get_state()[1].copy()
+    >>> with rng_preserved():
+    ...     _ = np.random.rand(3)
+    >>> bool((np.random.get_state()[1] == before).all())
+    True
+    """
+    python_state = random.getstate()
+    numpy = sys.modules.get("numpy")
+    numpy_state = numpy.random.get_state() if numpy is not None else None
+    torch = sys.modules.get("torch")
+    torch_states = _torch_states(torch) if torch is not None else None
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        if numpy is not None:
+            numpy.random.set_state(numpy_state)
+        torch = sys.modules.get("torch")
+        if torch is not None and torch_states is not None:
+            torch.set_rng_state(torch_states[0])
+            if torch_states[1] is not None:
+                torch.cuda.set_rng_state_all(torch_states[1])
+        elif torch is not None:  # imported by this request: as a fresh import leaves it
+            torch.manual_seed(torch.initial_seed())
+
+
+def _torch_states(torch: Any) -> tuple[Any, Any]:
+    """torch's CPU generator state, and every CUDA device's (``None`` without CUDA)."""
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    return torch.get_rng_state(), cuda
+
+
 def serve(namespace: dict, request: str) -> str:
     """Answer a JSON request with JSON: the value as data, or the error it raised.
 
@@ -93,7 +143,8 @@ def serve(namespace: dict, request: str) -> str:
     '{"error": ["NameError", "name \\'y\\' is not defined"]}'
     """
     try:
-        value = answer(namespace, json.loads(request))
-        return json.dumps({"value": encode(value, handle)}, allow_nan=False)
+        with rng_preserved():  # encoding may run the student's code too (a property)
+            value = answer(namespace, json.loads(request))
+            return json.dumps({"value": encode(value, handle)}, allow_nan=False)
     except Exception as exc:  # the student's code failed: the grader hears of it as data
         return json.dumps({"error": [type(exc).__name__, str(exc)[:2000]]})
