@@ -187,16 +187,27 @@ def _stale_reason(
     name: str, run: config.Run, folder: str | Path, notebook_dir: str | Path
 ) -> str | None:
     """Why the stored result cannot be used with ``run`` (``None``: it can)."""
+    return stale_reason(name, run.profile.name, run.data.kind, folder, notebook_dir)
+
+
+def stale_reason(
+    name: str, profile: str, data_kind: str, folder: str | Path, notebook_dir: str | Path
+) -> str | None:
+    """Why the stored result ``name`` cannot serve a run in ``profile`` on ``data_kind``
+    data (``None``: it can): missing, another profile or data source, or made by other
+    data code or another version of its producing notebook (looked for in ``notebook_dir``).
+
+    >>> stale_reason("a2_best", "smoke", "embedded", "/no/such/folder", "/nowhere")
+    '/no/such/folder/a2_best.json does not exist'
+    """
     path = result_path(name, folder)
     if not path.is_file():
         return f"{path} does not exist"
     stored = load_result(name, folder)
-    if stored.get("profile") != run.profile.name:
-        return f"{path} is from the {stored.get('profile')} profile, not {run.profile.name}"
-    if stored.get("data_kind") != run.data.kind:
-        return (
-            f"{path} was trained on {stored.get('data_kind')} data, this run uses {run.data.kind}"
-        )
+    if stored.get("profile") != profile:
+        return f"{path} is from the {stored.get('profile')} profile, not {profile}"
+    if stored.get("data_kind") != data_kind:
+        return f"{path} was trained on {stored.get('data_kind')} data, this run uses {data_kind}"
     if stored.get("data_code") != data_code_fingerprint():
         return f"{path} was made with another version of the data code (course_utils.data)"
     producer = producer_fingerprint(name, notebook_dir)

@@ -436,3 +436,72 @@ def test_a_request_leaves_the_kernels_random_generators_alone() -> None:
         answer = json.loads(remote.serve(namespace, json.dumps(request)))
         assert "value" in answer, answer
         assert draws() == expected
+
+
+def test_course_results_a_template_reads_are_supplied_once(tmp_path: Path) -> None:
+    """a3_t1 reads a2_best: the grader reuses a fitting stored result, else makes it once
+    with the producing template, and puts it among the template's inputs (issue 18)."""
+    from course_utils import results
+    from course_utils.instructor.verify.prerequisites import (
+        MissingPrerequisite,
+        ResultSupply,
+        required_results,
+    )
+
+    reader = new_notebook(cells=[new_code_cell('a2 = results.require_result("a2_best", run)')])
+    readers = [Template(tmp_path / name, reader) for name in ("a3_t1.ipynb", "a3_t9.ipynb")]
+    plain = Template(tmp_path / "a1_t1.ipynb", new_notebook(cells=[new_code_cell("x = 1")]))
+    assert required_results(readers[0]) == ["a2_best"] and required_results(plain) == []
+
+    made: list[str] = []
+
+    def make(producer: Template, name: str) -> str:
+        made.append(producer.path.name)
+        return json.dumps({"name": name, "made": True})
+
+    with pytest.raises(MissingPrerequisite, match="a2_t3_improving_the_network.ipynb"):
+        ResultSupply(Limits(profile="smoke"), make=make).supply(readers[0])
+    producer = tmp_path / results.PRODUCERS["a2_best"]
+    nbformat.write(new_notebook(cells=[new_code_cell("results.save_result(...)")]), producer)
+
+    supply = ResultSupply(Limits(profile="smoke"), make=make)
+    assert supply.supply(plain) is plain
+    supplied = [supply.supply(template) for template in readers]
+    assert made == [producer.name]  # once per grading run, for every template that reads it
+    assert [json.loads(t.inputs["results/a2_best.json"])["made"] for t in supplied] == [1, 1]
+
+    # A stored result made in the grading profile on the sandbox's data, by this producer
+    # and data code, is used as it is; one from another profile is not.
+    stored = tmp_path / "results" / "a2_best.json"
+    fitting = {
+        "profile": "smoke",
+        "data_kind": "embedded",
+        "data_code": results.data_code_fingerprint(),
+        "producer": results.producer_fingerprint("a2_best", tmp_path),
+    }
+    stored.parent.mkdir()
+    stored.write_text(json.dumps(fitting))
+    made.clear()
+    found = ResultSupply(Limits(profile="smoke"), make=make).supply(readers[0])
+    assert made == [] and json.loads(found.inputs["results/a2_best.json"]) == fitting
+    ResultSupply(Limits(profile="quick"), make=make).supply(readers[0])
+    assert made == [producer.name]
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+def test_supplied_results_are_read_only_in_the_sandbox(sandboxes: Path) -> None:
+    """The course's result is there for the notebook to read, and its code cannot change it."""
+    nb = new_notebook(
+        cells=[
+            new_code_cell("print(open('results/a2_best.json').read())"),
+            new_code_cell(
+                "try:\n    open('results/a2_best.json', 'w').write('{\"forged\": 1}')\n"
+                "except OSError as exc:\n    print('refused', type(exc).__name__)"
+            ),
+            new_code_cell("print(open('results/a2_best.json').read())"),
+        ]
+    )
+    run = sandbox.run_sandboxed(nb, Limits(), inputs={"results/a2_best.json": '{"made": 1}'})
+    assert run.error is None and run.notebook is not None
+    printed = [cell.outputs[0].text.strip() for cell in run.notebook.cells]
+    assert printed[0] == printed[2] == '{"made": 1}' and printed[1].startswith("refused")

@@ -256,7 +256,7 @@ def run_graded(
         sessions.append(GradingSession(template.nb, to_run, graded_here(template), code, channel))
         return sessions[-1]
 
-    run = run_sandboxed(to_run, limits, unsafe=unsafe, grading=grading)
+    run = run_sandboxed(to_run, limits, unsafe=unsafe, grading=grading, inputs=template.inputs)
     return run, sessions[0] if sessions else None
 
 

@@ -26,6 +26,7 @@ from course_utils.instructor.verify.batch import (
     with_reference,
 )
 from course_utils.instructor.verify.compare import SANITIZE_CFG, read_sanitizers
+from course_utils.instructor.verify.prerequisites import MissingPrerequisite, ResultSupply
 from course_utils.instructor.verify.report import Gradebook
 from course_utils.instructor.verify.sandbox import sandbox_problem
 from course_utils.instructor.verify.submission import (
@@ -133,10 +134,17 @@ def templates_needed(paths: Sequence[Path], templates: Sequence[Template]) -> se
 def expected_outputs(
     templates: list[Template], needed: set[str], limits: Limits, unsafe: bool
 ) -> list[Template]:
-    """Re-execute the ``needed`` templates for their expected outputs; the rest as they are."""
+    """Re-execute the ``needed`` templates for their expected outputs; the rest as they are.
+
+    Each needed template first gets the course results its run reads (made or found
+    once for all, :mod:`.prerequisites`); raises
+    :class:`~.prerequisites.MissingPrerequisite` when one cannot be supplied.
+    """
+    supply = ResultSupply(limits, unsafe)
     updated = []
     for template in templates:
         if template.path.name in needed:
+            template = supply.supply(template)
             print(
                 f"Re-executing the template {template.path.name} for expected outputs", flush=True
             )
@@ -194,7 +202,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     paths = [path for path in found if not option_like(path)]
     versions = {course_version(template) for template in templates}
     todo = [p for p in paths if not gradebook.graded(str(p), file_sha256(p), versions)]
-    templates = expected_outputs(templates, templates_needed(todo, templates), limits, unsafe)
+    try:
+        templates = expected_outputs(templates, templates_needed(todo, templates), limits, unsafe)
+    except MissingPrerequisite as exc:
+        return fail(str(exc))
     where = f"on {args.scheduler}" if args.scheduler else f"{args.jobs} at a time"
     print(
         f"Verifying {len(todo)} submissions ({len(paths) - len(todo)} graded already), "

@@ -7,7 +7,9 @@ Each run gets (see :func:`bwrap_command` for the exact command line):
   the host's ``/etc`` (a few files only: ``ld.so.cache``, fonts, time zone, and a
   ``passwd`` of its own), ``/run``, the host's ``/tmp`` or anyone's home;
 - no notebook and no file of the grader's: only the kernel's connection file, read-only;
-  the grader sends the cells one by one (:mod:`.kernel`);
+  the grader sends the cells one by one (:mod:`.kernel`); and the files the notebook
+  reads that the course supplies (another notebook's result, :mod:`.prerequisites`),
+  each mounted read-only at its place in the working folder;
 - a private tmpfs at ``/tmp`` (also ``HOME``, the working folder and the kernel's socket
   files) and a small one at ``/dev/shm``, both with a size limit: the only writable
   places, gone when it ends;
@@ -41,7 +43,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol, TypeVar
@@ -81,6 +83,7 @@ SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64")
 STOP_GRACE_S = 5
 # Characters of bubblewrap's stderr kept (its start-up errors); the rest is read and dropped.
 MAX_LOG_CHARS = 4000
+INPUTS = "inputs"  # the stage's folder of the files supplied to the notebook
 
 
 class SandboxUnavailable(RuntimeError):
@@ -112,10 +115,14 @@ def readonly_paths() -> list[Path]:
     return sorted(p for p in paths if not any(p == s or s in p.parents for s in system))
 
 
-def bwrap_command(stage: Path, limits: Limits, info_fd: int) -> list[str]:
+def bwrap_command(
+    stage: Path, limits: Limits, info_fd: int, inputs: Sequence[str] = ()
+) -> list[str]:
     """The bubblewrap command line that runs the worker with ``stage``'s connection file.
 
-    bubblewrap writes the host PID of the sandbox's first process to ``info_fd``.
+    bubblewrap writes the host PID of the sandbox's first process to ``info_fd``. Each
+    of ``inputs`` (paths relative to the working folder, their files staged under
+    ``stage/inputs``) is mounted read-only there.
 
     >>> cmd = bwrap_command(Path("/tmp/stage"), Limits(), 5)
     >>> cmd[:3], "--unshare-net" in cmd, cmd[cmd.index("--chdir") + 1]
@@ -180,6 +187,10 @@ def bwrap_command(stage: Path, limits: Limits, info_fd: int) -> list[str]:
         "--ro-bind",
         str(stage / "kernel.json"),
         str(CONNECTION),
+    ]
+    for relative in inputs:
+        command += ["--ro-bind", str(stage / INPUTS / relative), str(SCRATCH / "work" / relative)]
+    command += [
         "--chdir",
         str(SCRATCH / "work"),
         "--",
@@ -275,6 +286,24 @@ class Session(Protocol):
     def finish(self) -> None: ...
 
 
+def stage_inputs(folder: Path, inputs: Mapping[str, str]) -> None:
+    """Write each of ``inputs`` (relative path -> text) under ``folder``, read-only.
+
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> stage_inputs(folder, {"results/a.json": "{}"})
+    >>> path = folder / "results/a.json"
+    >>> path.read_text(), oct(path.stat().st_mode & 0o777)
+    ('{}', '0o444')
+    """
+    for relative, text in inputs.items():
+        if Path(relative).is_absolute() or ".." in Path(relative).parts:
+            raise ValueError(f"{relative!r} is not a path inside the working folder")
+        path = folder / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        path.chmod(0o444)
+
+
 def make_stage(key: str, ipc_prefix: str) -> Path:
     """A fresh host folder with the kernel's connection file and the sandbox's passwd, group."""
     stage = Path(tempfile.mkdtemp(prefix="course-verify-"))
@@ -338,11 +367,14 @@ def run_sandboxed(
     limits: Limits,
     unsafe: bool = False,
     grading: Callable[[Channel], Session] | None = None,
+    inputs: Mapping[str, str] | None = None,
 ) -> Execution:
     """Run ``nb`` in a fresh sandboxed kernel (or, ``unsafe``, in a bare temporary folder).
 
     ``grading(channel)`` makes the grader's session for this run; the channel reaches the
-    kernel's globals as data. ``nb`` gets the outputs of the run.
+    kernel's globals as data. ``inputs`` (relative path -> text) are files placed
+    read-only in the working folder before the kernel starts. ``nb`` gets the outputs
+    of the run.
 
     >>> run_sandboxed(nbformat.v4.new_notebook(), Limits())  # doctest: +SKIP
     Execution(notebook={...}, error=None, cell=None, killed=False, ...)
@@ -350,6 +382,7 @@ def run_sandboxed(
     key = new_key()
     ipc_inside = str(IPC_INSIDE)
     stage = make_stage(key, ipc_inside)
+    inputs = dict(inputs or {})
     cgroup = None
     info_read, info_write = os.pipe()
     try:
@@ -357,12 +390,14 @@ def run_sandboxed(
             scratch = stage / "scratch"
             for folder in (scratch / "work", scratch / "home", scratch / "kernel"):
                 folder.mkdir(parents=True)
+            stage_inputs(scratch / "work", inputs)
             ipc_inside = str(scratch / "kernel" / "ipc")
             (stage / "kernel.json").write_text(json.dumps(connection_info(ipc_inside, key)))
             command = worker_command(stage / "kernel.json", limits)
             cwd: Path | None = scratch / "work"
         else:
             scratch, cwd = SCRATCH, None
+            stage_inputs(stage / INPUTS, inputs)
             cgroup = Cgroup.create(
                 (limits.memory_mb + limits.tmpfs_mb + limits.shm_mb) * 2**20, limits.processes
             )
@@ -375,7 +410,7 @@ def run_sandboxed(
                 "sh",
                 *joins,
                 "--",
-                *bwrap_command(stage, limits, info_write),
+                *bwrap_command(stage, limits, info_write, sorted(inputs)),
                 *worker_command(CONNECTION, limits),
             ]
         start = time.perf_counter()

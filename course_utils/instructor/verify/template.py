@@ -247,6 +247,9 @@ class Template:
     path: Path
     nb: NotebookNode
     reference: NotebookNode | None = None
+    # Files its run reads, placed read-only in the sandbox's working folder: path -> text
+    # (the course's results of other notebooks, see .prerequisites).
+    inputs: dict[str, str] = field(default_factory=dict)
 
     def expected_outputs(self, index: int) -> list[NotebookNode]:
         """The expected outputs of template cell ``index``: re-executed, else stored."""
