@@ -496,7 +496,8 @@ def test_supplied_results_are_read_only_in_the_sandbox(sandboxes: Path) -> None:
             new_code_cell("print(open('results/a2_best.json').read())"),
             new_code_cell(
                 "try:\n    open('results/a2_best.json', 'w').write('{\"forged\": 1}')\n"
-                "except OSError as exc:\n    print('refused', type(exc).__name__)"
+                "except OSError as exc:\n    print('refused', type(exc).__name__)\n"
+                "else:\n    print('written')"
             ),
             new_code_cell("print(open('results/a2_best.json').read())"),
         ]
