@@ -8,7 +8,10 @@ written another way, and stubs left as the release hands them out, are not liste
 from __future__ import annotations
 
 import io
+import os
 import random
+import subprocess
+import sys
 import time
 import tokenize
 from pathlib import Path
@@ -260,3 +263,23 @@ def test_exact_copies_are_listed_even_when_the_whole_class_shares_the_code() -> 
     assert [(p.first, p.second, p.ratio) for p in pairs if "copy_a" in (p.first, p.second)] == [
         ("copy_a", "copy_b", 1.0)
     ]
+
+
+def test_fingerprints_are_the_same_in_every_process() -> None:
+    # Python's string hash changes with PYTHONHASHSEED; with it, a class graded twice
+    # listed different pairs (a random pair of the 300 above now and then).
+    code = (
+        "from course_utils.instructor.verify.similarity import winnow\n"
+        "print(sorted(winnow('N = N . sum ( N * N ) return N + 1'.split())))"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(outputs) == 1 and outputs != {"[]\n"}
