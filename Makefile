@@ -53,11 +53,12 @@ format: setup
 	$(BIN)/ruff check --fix $(LINT_PATHS)
 	$(BIN)/ruff format $(LINT_PATHS)
 
-# All unit tests, or those UNIT_MARKS selects (a pytest -m expression: "not slow", slow).
+# All unit tests, or those UNIT_MARKS selects (a pytest -m expression: "not slow", slow);
+# the ten slowest are listed, so that a CI log shows where the time goes.
 UNIT_MARKS ?=
 unit: setup
 	@COURSE_CHECK_FINDINGS=1 $(BIN)/python -m pytest --doctest-modules tests course_utils \
-	  $(if $(UNIT_MARKS),-m "$(UNIT_MARKS)"); rc=$$?; \
+	  --durations=10 $(if $(UNIT_MARKS),-m "$(UNIT_MARKS)"); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "FAIL: pytest collected no unit tests"; fi; exit $$rc
 
 nbval: setup

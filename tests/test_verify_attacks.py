@@ -49,6 +49,7 @@ MEMORY_MB = 2048
 # may ever hold it unless the student wrote it.
 INSTRUCTOR_ANSWER = "simply learn the flipped one"
 CONVOLUTION_CHECK, SIZES_CHECK = "result = convolve2d", 'print(f"size-preserving'
+TABLE_CHECK = "print(format_layer_table(layer_table(lenet"
 
 
 def has_cgroups() -> bool:
@@ -444,6 +445,29 @@ builtins.print = _forging_print
 """,
     )
 
+    # Class 3 on a display cell the kernel used to decide (issue 18): a LeNet with tanh for
+    # ReLU, and a shadowed print that shows the genuine layer table in its place.
+    table = "".join(
+        o.get("text", "") for o in genuine.cells[cell_index(genuine, TABLE_CHECK)].outputs
+    )
+    nb = variant("shadowed_table")
+    lenet = nb.cells[cell_index(nb, "class LeNet")]
+    assert "nn.ReLU()" in lenet.source
+    lenet.source = lenet.source.replace("nn.ReLU()", "nn.Tanh()")
+    append_to_solution(
+        nb,
+        "class LeNet",
+        f"""\
+import builtins
+_print = builtins.print
+def _forging_print(*args, **kwargs):
+    if args and str(args[0]).startswith("       layer"):
+        return _print({table!r}, end="")
+    return _print(*args, **kwargs)
+builtins.print = _forging_print
+""",
+    )
+
     # Class 4: right only on the assignment's image; the kernel's F.conv2d, the check's
     # oracle there, is patched to agree with the student's answer.
     nb = variant("patched_oracle")
@@ -580,6 +604,7 @@ builtins.print = _leaking_print
         {
             "convolution": cell_index(genuine, CONVOLUTION_CHECK),
             "sizes": cell_index(genuine, SIZES_CHECK),
+            "layer table": cell_index(genuine, TABLE_CHECK),
         },
         code,
         genuine_sha,
@@ -599,7 +624,8 @@ def status(batch: Batch, student: str) -> tuple[str, str]:
 
 
 def passed(batch: Batch, student: str, check: str) -> bool:
-    """Whether the graded cell ``check`` ("convolution" or "sizes") earned its points."""
+    """Whether the graded cell ``check`` ("convolution", "sizes" or "layer table") earned
+    its points."""
     [entry] = [c for c in batch.verdicts[student]["checks"] if c["index"] == batch.cells[check]]
     return bool(entry["passed"])
 
@@ -711,6 +737,7 @@ def test_forged_result_channel_gains_nothing(batch: Batch) -> None:
         ("input_transformer", "convolution"),
         ("custom_exception_handler", "convolution"),
         ("patched_oracle", "convolution"),
+        ("shadowed_table", "layer table"),
     ],
 )
 def test_what_the_kernel_prints_decides_no_points(batch: Batch, student: str, check: str) -> None:
